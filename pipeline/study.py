@@ -1,0 +1,140 @@
+"""The study description (``data_raw/<study>/study.yaml``): what each raw file is and holds.
+
+A research team describes its exports once: which file is the roster, the session log,
+the attendance list, each survey wave; which column holds the participant ID; which
+columns hold names, e-mail addresses or free text (they never leave ``data_raw/``); and
+how export columns map to instrument items.  Every column of every file must be named
+somewhere, so that no unexpected column (an identifier, say) slips through unnoticed.
+``data_raw/README.md`` documents the format for researchers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CsvOptions(_Strict):
+    """How a delimited text file is written (a Dutch Excel CSV: ``;``, ``,``, cp1252)."""
+
+    sep: str = ","
+    decimal: str = "."
+    encoding: str = "utf-8"
+
+
+class Source(_Strict):
+    """A raw file: where it is, how to read it, and what its columns are."""
+
+    file: str
+    format: Literal["csv", "qualtrics_csv", "spss", "xlsx"]
+    csv: CsvOptions = CsvOptions()
+    sheet: str | int = 0
+    #: canonical field -> export column, e.g. ``participant_id: Deelnemer-ID``
+    columns: dict[str, str]
+    #: raw text -> canonical value, per canonical field, e.g. ``consent: {true: [ja], false: [nee]}``
+    values: dict[str, dict[str, list[str | int]]] = Field(default_factory=dict)
+    #: columns with names, e-mail addresses, IP addresses: read, never kept
+    identifier_columns: list[str] = Field(default_factory=list)
+    #: columns with free text: read, never kept
+    free_text_columns: list[str] = Field(default_factory=list)
+    #: export bookkeeping that the analyses do not need (e.g. Qualtrics' StartDate)
+    ignore_columns: list[str] = Field(default_factory=list)
+    #: date format of the date columns (``strftime`` codes); Excel dates need none
+    date_format: str | None = None
+
+
+class SurveySource(Source):
+    """A questionnaire export: one row per submission, at a wave or after a session."""
+
+    occasion: Literal["wave", "session"] = "wave"
+    #: the wave every row belongs to (or name a ``wave`` column in ``columns``)
+    wave: str | None = None
+    #: instrument id -> column pattern with ``{n}`` (item number) or ``{id}`` (item id),
+    #: or an explicit mapping item id -> column
+    items: dict[str, str | dict[str, str]]
+
+    @model_validator(mode="after")
+    def _wave_given(self) -> SurveySource:
+        if self.occasion == "wave" and self.wave is None and "wave" not in self.columns:
+            raise ValueError("a wave survey needs `wave:` or a `wave` entry in `columns`")
+        if self.occasion == "session" and "session_id" not in self.columns:
+            raise ValueError("a session survey needs a `session_id` entry in `columns`")
+        if "participant_id" not in self.columns:
+            raise ValueError("`columns` needs a `participant_id` entry")
+        return self
+
+
+class Wave(_Strict):
+    """A measurement occasion of the study design."""
+
+    label_nl: str
+    label_en: str
+    months: float = Field(ge=0)
+
+
+class StudyInfo(_Strict):
+    """Who the study is, and whether it is the synthetic demo."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str
+    demo: bool = False
+    #: only for ``demo: true``: a published key, for synthetic data only
+    demo_pseudonym_key: str | None = None
+
+    @model_validator(mode="after")
+    def _demo_key_only_for_demo(self) -> StudyInfo:
+        if self.demo_pseudonym_key is not None and not self.demo:
+            raise ValueError("demo_pseudonym_key is allowed only in a demo study (demo: true)")
+        return self
+
+
+class Study(_Strict):
+    """The whole description of a study's raw data."""
+
+    study: StudyInfo
+    waves: dict[str, Wave]
+    #: canonical programme id -> the ways the exports write it
+    programmes: dict[str, list[str]]
+    roster: Source
+    sessions: Source | None = None
+    attendance: Source | None = None
+    surveys: list[SurveySource]
+
+    @model_validator(mode="after")
+    def _known_waves(self) -> Study:
+        for survey in self.surveys:
+            if survey.wave is not None and survey.wave not in self.waves:
+                raise ValueError(f"survey {survey.file}: wave '{survey.wave}' is not one of {list(self.waves)}")
+        return self
+
+    def sources(self) -> list[tuple[str, Source]]:
+        """Return every raw file of the study with its role."""
+        out: list[tuple[str, Source]] = [("roster", self.roster)]
+        if self.sessions is not None:
+            out.append(("sessions", self.sessions))
+        if self.attendance is not None:
+            out.append(("attendance", self.attendance))
+        out += [("survey", s) for s in self.surveys]
+        return out
+
+
+def load_study(path: Path) -> Study:
+    """Read and check a study description; every problem is reported at once."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"The study description {path} cannot be read: {exc}") from exc
+    try:
+        return Study.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise InputError(f"The study description {path} is not valid:\n" + "\n".join(lines)) from exc
