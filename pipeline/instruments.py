@@ -156,22 +156,20 @@ def consistency_problems(inst: Instrument) -> list[tuple[Loc, str]]:
     for name, rs in inst.response_sets.items():
         loc: Loc = ("response_sets", name)
         if rs.min > rs.max:
-            problems.append((loc + ("min",), f"min ({rs.min}) is greater than max ({rs.max})"))
+            problems.append(((*loc, "min"), f"min ({rs.min}) is greater than max ({rs.max})"))
             continue
         codes = set(range(rs.min, rs.max + 1))
         missing_labels = sorted(codes - set(rs.labels))
         extra_labels = sorted(set(rs.labels) - codes)
         if missing_labels:
-            problems.append((loc + ("labels",), f"no label for code(s) {missing_labels}"))
+            problems.append(((*loc, "labels"), f"no label for code(s) {missing_labels}"))
         if extra_labels:
-            problems.append(
-                (loc + ("labels",), f"label for code(s) {extra_labels} outside {rs.min}..{rs.max}")
-            )
+            problems.append(((*loc, "labels"), f"label for code(s) {extra_labels} outside {rs.min}..{rs.max}"))
         if rs.scores is not None and set(rs.scores) != codes:
-            problems.append((loc + ("scores",), f"scores must give a value for each code {rs.min}..{rs.max}"))
+            problems.append(((*loc, "scores"), f"scores must give a value for each code {rs.min}..{rs.max}"))
         clash = [c for c in rs.missing_codes if isinstance(c, int) and c in codes]
         if clash:
-            problems.append((loc + ("missing_codes",), f"missing code(s) {clash} are valid answers"))
+            problems.append(((*loc, "missing_codes"), f"missing code(s) {clash} are valid answers"))
     if not inst.items:
         problems.append((("items",), "at least one item is required"))
     problems += _duplicates(("items",), [i.id for i in inst.items], "item")
@@ -189,18 +187,18 @@ def consistency_problems(inst: Instrument) -> list[tuple[Loc, str]]:
     for n, scale in enumerate(inst.scales):
         loc = ("scales", n)
         if not scale.items:
-            problems.append((loc + ("items",), f"scale '{scale.id}' has no items"))
+            problems.append(((*loc, "items"), f"scale '{scale.id}' has no items"))
         for k, item_id in enumerate(scale.items):
             if item_id not in known:
-                problems.append((loc + ("items", k), f"'{item_id}' is not an item of this instrument"))
-        problems += _duplicates(loc + ("items",), scale.items, "item in scale")
+                problems.append(((*loc, "items", k), f"'{item_id}' is not an item of this instrument"))
+        problems += _duplicates((*loc, "items"), scale.items, "item in scale")
         if scale.items and scale.min_items > len(scale.items):
             problems.append(
-                (loc + ("min_items",), f"min_items ({scale.min_items}) exceeds the {len(scale.items)} items")
+                ((*loc, "min_items"), f"min_items ({scale.min_items}) exceeds the {len(scale.items)} items")
             )
         sets = {inst.items[[i.id for i in inst.items].index(i)].response_set for i in scale.items if i in known}
         if len(sets) > 1 and scale.method in ("sum", "prorated_sum"):
-            problems.append((loc + ("method",), "a sum needs all its items on one response set"))
+            problems.append(((*loc, "method"), "a sum needs all its items on one response set"))
     return problems
 
 
@@ -210,7 +208,7 @@ def _duplicates(loc: Loc, ids: Sequence[str], what: str) -> list[tuple[Loc, str]
     for n, i in enumerate(ids):
         seen[i] += 1
         if seen[i] == 2:
-            out.append((loc + (n,), f"duplicate {what} id '{i}'"))
+            out.append(((*loc, n), f"duplicate {what} id '{i}'"))
     return out
 
 
@@ -244,22 +242,28 @@ class InstrumentError(Exception):
 
 
 def _line_of(node: yaml.Node | None, loc: Loc) -> int:
-    """Return the 1-based line of the YAML node at ``loc`` (or of its nearest parent)."""
+    """Return the 1-based line of the YAML node at ``loc`` (or of its nearest parent).
+
+    A mapping value is located by its key, so that ``labels:`` followed by a block of codes
+    reports the line of ``labels:``, not that of the first code; a sequence element by its
+    own start (the ``-`` line).
+    """
     if node is None:
         return 1
     line = node.start_mark.line + 1
     for part in loc:
-        child = None
+        child, child_line = None, line
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if str(key.value) == str(part):
-                    child = value
+                    child, child_line = value, key.start_mark.line + 1
                     break
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             child = node.value[part]
+            child_line = child.start_mark.line + 1
         if child is None:
             break
-        node, line = child, child.start_mark.line + 1
+        node, line = child, child_line
     return line
 
 
@@ -274,6 +278,13 @@ def check_file(path: Path) -> list[Problem]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        context = getattr(exc, "context_mark", None)
+        if mark is not None and context is not None and mark.index >= len(text):
+            mark = context  # an unclosed quote or bracket: point at where it opened, not at the end
+        opened = _runaway_quote(text, mark)
+        if opened is not None:
+            hint = f" (a quote opened on line {opened.line + 1} seems not to be closed)"
+            return [Problem(path, opened.line + 1, "", f"is not valid YAML{hint}: {exc}")]
         return [Problem(path, (mark.line + 1) if mark else 1, "", f"is not valid YAML: {exc}")]
     if not isinstance(data, dict):
         return [Problem(path, 1, "", "must be a mapping of instrument fields")]
@@ -300,6 +311,27 @@ def check_file(path: Path) -> list[Problem]:
     return problems
 
 
+def _runaway_quote(text: str, mark: yaml.Mark | None) -> yaml.Mark | None:
+    """Return where a quoted string opened when it ran on over lines up to a syntax error.
+
+    An unclosed quote swallows the following lines until the next quote character, and the
+    parser only fails there; the line worth reporting is the one where the quote opened.
+    """
+    if mark is None:
+        return None
+    last = None
+    try:
+        for token in yaml.scan(text):
+            if token.start_mark.index >= mark.index:
+                break
+            last = token
+    except yaml.YAMLError:
+        pass
+    if isinstance(last, yaml.ScalarToken) and last.style in ('"', "'") and last.end_mark.line > last.start_mark.line:
+        return last.start_mark
+    return None
+
+
 def _valid_parts(data: dict) -> dict:
     """Return the response sets, items and scales of ``data`` that are valid on their own."""
 
@@ -312,16 +344,29 @@ def _valid_parts(data: dict) -> dict:
     sets = data.get("response_sets")
     items = data.get("items")
     scales = data.get("scales")
-    parsed_sets = {k: valid(ResponseSet, v) for k, v in sets.items()} if isinstance(sets, dict) else {}
+    # An invalid part is kept as a placeholder: its own problems are already reported (and
+    # are skipped by the caller), while the other parts are still checked against it, so an
+    # item naming a broken response set or a second scale naming a missing item is judged
+    # as it should be, and the positions of the others do not shift.
+    parsed_sets = {
+        k: valid(ResponseSet, v) or ResponseSet.model_construct(min=0, max=0, labels={}, scores=None, missing_codes=[])
+        for k, v in (sets.items() if isinstance(sets, dict) else [])
+    }
     parsed_items = [
         valid(Item, i) or Item.model_construct(id=str(i.get("id", "")) if isinstance(i, dict) else "")
         for i in (items if isinstance(items, list) else [])
     ]
-    parsed_scales = [valid(Scale, s) for s in scales] if isinstance(scales, list) else []
+    parsed_scales = [
+        valid(Scale, s)
+        or Scale.model_construct(
+            id=str(s.get("id", "")) if isinstance(s, dict) else "", items=[], method="mean", min_items=1
+        )
+        for s in (scales if isinstance(scales, list) else [])
+    ]
     return {
-        "response_sets": {k: v for k, v in parsed_sets.items() if v is not None},
+        "response_sets": parsed_sets,
         "items": parsed_items,  # positions kept, so that problems point at the right line
-        "scales": [s for s in parsed_scales if s is not None] if None not in parsed_scales else [],
+        "scales": parsed_scales,
     }
 
 

@@ -1,0 +1,244 @@
+"""From a raw table to canonical, typed rows: rename, translate coded values, parse, validate.
+
+Each problem is recorded in the :class:`~pipeline.ledger.Ledger` with the file, the row a
+person sees, the export column and the rule; failing rows are quarantined and the rest go
+on.  The rules themselves live in :mod:`pipeline.schemas` (pandera, checked lazily so that
+all violations of a file are found in one pass).
+"""
+
+from __future__ import annotations
+
+import numbers
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from pipeline.errors import InputError
+from pipeline.ledger import RULES, Ledger
+from pipeline.readers import RawTable
+from pipeline.schemas import INPUT_SCHEMAS, ROW_CHECKS
+from pipeline.study import Source
+
+#: the canonical fields of each role and how each is parsed
+FIELD_KINDS: dict[str, dict[str, str]] = {
+    "roster": {
+        "participant_id": "id",
+        "programme": "coded",
+        "arm": "coded",
+        "group_id": "id",
+        "coach_id": "id",
+        "format": "coded",
+        "start_date": "date",
+        "consent": "coded",
+    },
+    "sessions": {
+        "session_id": "id",
+        "group_id": "id",
+        "date": "date",
+        "duration_hours": "number",
+        "method": "text",
+        "cases_discussed": "number",
+    },
+    "attendance": {"session_id": "id", "participant_id": "id", "attended": "coded"},
+    "survey": {
+        "participant_id": "id",
+        "wave": "coded",
+        "session_id": "id",
+        "submitted_at": "date",
+        "duration_seconds": "number",
+        "finished": "coded",
+    },
+}
+REQUIRED: dict[str, set[str]] = {
+    "roster": {"participant_id", "programme", "arm", "start_date", "consent"},
+    "sessions": {"session_id", "group_id", "date"},
+    "attendance": {"session_id", "participant_id", "attended"},
+    "survey": {"participant_id"},
+}
+#: fields whose values identify a person: never copied into the quality tables
+IDENTIFYING = {"participant_id", "group_id", "coach_id", "session_id"}
+BOOLEAN_WORDS = {"true": ["true", "1", "ja", "yes", "waar"], "false": ["false", "0", "nee", "no", "onwaar"]}
+
+
+def rule_name(check: str) -> str:
+    """Return the quarantine rule for a pandera check (its name; the check itself goes in ``detail``)."""
+    for prefix, rule in (
+        ("not_nullable", "missing_value"),
+        ("field_uniqueness", "duplicate_value"),
+        ("isin", "unknown_value"),
+        ("str_length", "empty_value"),
+        ("greater_than", "out_of_range"),
+        ("less_than", "out_of_range"),
+        ("in_range", "out_of_range"),
+        ("coerce_dtype", "wrong_type"),
+        ("dtype", "wrong_type"),
+    ):
+        if check.startswith(prefix):
+            return rule
+    return check
+
+
+def check_fields(role: str, source: Source) -> None:
+    """Raise :class:`InputError` when ``columns:`` names unknown fields or lacks required ones."""
+    unknown = sorted(set(source.columns) - set(FIELD_KINDS[role]))
+    missing = sorted(REQUIRED[role] - set(source.columns))
+    if unknown or missing:
+        raise InputError(
+            f"study.yaml, {role} file {source.file}: `columns:` "
+            + (f"names unknown field(s) {unknown} (known: {sorted(FIELD_KINDS[role])})" if unknown else "")
+            + ("; " if unknown and missing else "")
+            + (f"lacks required field(s) {missing}" if missing else "")
+        )
+
+
+def _as_id(value: object) -> object:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip() or None
+
+
+def _as_date(values: pd.Series, fmt: str | None) -> tuple[pd.Series, pd.Series]:
+    """Parse dates; returns (parsed, failed) where failed marks present but unparseable cells."""
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    is_dt = values.map(lambda v: isinstance(v, datetime | date | pd.Timestamp))
+    if is_dt.any():
+        out[is_dt] = pd.to_datetime(values[is_dt].map(pd.Timestamp))
+    is_text = values.map(lambda v: isinstance(v, str))
+    if is_text.any():
+        kwargs = {"format": fmt} if fmt else {"format": "ISO8601"}
+        out[is_text] = pd.to_datetime(values[is_text], errors="coerce", **kwargs)
+    failed = values.notna() & out.isna()
+    return out, failed
+
+
+def _as_number(values: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series]:
+    def parse(v: object) -> float:
+        if v is None or isinstance(v, bool):
+            return np.nan
+        if isinstance(v, numbers.Real):
+            return float(v)
+        if isinstance(v, str):
+            text = v.strip().replace(decimal, ".") if decimal != "." else v.strip()
+            try:
+                return float(text)
+            except ValueError:
+                return np.nan
+        return np.nan
+
+    out = values.map(parse).astype(float)
+    return out, values.notna() & out.isna()
+
+
+def _coded_lookup(field: str, source: Source, programmes: dict[str, list[str]], waves: list[str]) -> dict[str, str]:
+    if field == "programme":
+        table = programmes
+    elif field == "wave":
+        table = {w: [w] for w in waves}
+    elif field in source.values:
+        table = {k: [str(v) for v in vs] for k, vs in source.values[field].items()}
+    elif field in ("consent", "attended", "finished"):
+        table = BOOLEAN_WORDS
+    else:
+        table = {}
+    return {str(raw).strip().casefold(): canonical for canonical, raws in table.items() for raw in raws}
+
+
+def canonical_rows(
+    table: RawTable,
+    role: str,
+    source: Source,
+    ledger: Ledger,
+    *,
+    programmes: dict[str, list[str]],
+    waves: list[str],
+    dynamic_checks: dict[str, list[pa.Check]] | None = None,
+) -> pd.DataFrame:
+    """Return the valid canonical rows of a raw table, indexed by source row.
+
+    Rows that break a rule are quarantined in ``ledger`` (one issue per broken rule and
+    cell), and are absent from the result.
+    """
+    check_fields(role, source)
+    raw = table.frame
+    frame = pd.DataFrame(index=pd.Index(table.rows, name="source_row"))
+    problems: dict[str, pd.Series] = {}
+    for field, kind in FIELD_KINDS[role].items():
+        column = source.columns.get(field)
+        if column is None:
+            frame[field] = pd.Series(None, index=frame.index, dtype=object)
+            continue
+        values = pd.Series(raw[column].to_numpy(dtype=object), index=frame.index)
+        redact = field in IDENTIFYING
+        if kind == "id":
+            frame[field] = values.map(_as_id)
+        elif kind == "text":
+            frame[field] = values.map(lambda v: None if v is None else str(v))
+        elif kind == "date":
+            frame[field], failed = _as_date(values, source.date_format)
+            ledger.quarantine(
+                table.name,
+                frame.index[failed],
+                column,
+                "not_a_date",
+                values=values[failed],
+                redact=redact,
+                detail=f"expected format {source.date_format or 'ISO 8601 (YYYY-MM-DD)'}",
+            )
+        elif kind == "number":
+            frame[field], failed = _as_number(values, source.csv.decimal)
+            ledger.quarantine(
+                table.name, frame.index[failed], column, "not_a_number", values=values[failed], redact=redact
+            )
+        else:
+            lookup = _coded_lookup(field, source, programmes, waves)
+            mapped = values.map(lambda v, lk=lookup: None if v is None else lk.get(str(_as_id(v)).casefold()))
+            failed = values.notna() & mapped.isna()
+            ledger.quarantine(
+                table.name,
+                frame.index[failed],
+                column,
+                "unknown_value",
+                values=values[failed],
+                redact=redact,
+                detail=f"allowed: {sorted(set(lookup.values()))}",
+            )
+            frame[field] = mapped
+        problems[field] = pd.Series(False, index=frame.index)
+    schema = INPUT_SCHEMAS[role].to_schema()
+    for field, checks in (dynamic_checks or {}).items():
+        schema = schema.update_column(field, checks=checks)
+    candidates = frame.loc[ledger.pending(table.name).intersection(frame.index)]
+    try:
+        valid = schema.validate(candidates, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        failures = exc.failure_cases
+        structural = failures[failures["index"].isna()]
+        if not structural.empty:
+            raise InputError(f"{table.name}: {structural[['column', 'check']].to_dict('records')}") from exc
+        for (field, check), part in failures.groupby(["column", "check"], dropna=False, sort=True):
+            check = str(check)
+            rows = pd.Index(part["index"].astype("int64").unique())
+            if check in ROW_CHECKS:  # a rule about several columns of a row: one issue per row
+                if field != ROW_CHECKS[check][0]:
+                    continue
+                columns = ", ".join(source.columns.get(f, f) for f in ROW_CHECKS[check])
+                ledger.quarantine(table.name, rows, columns, check, detail=RULES[check])
+                continue
+            field_name = str(field)
+            originals = candidates.loc[rows, field_name] if field_name in candidates else None
+            ledger.quarantine(
+                table.name,
+                rows,
+                source.columns.get(field_name, field_name),
+                rule_name(check),
+                values=originals,
+                detail=check,
+                redact=field_name in IDENTIFYING,
+            )
+        keep = ledger.pending(table.name).intersection(candidates.index)
+        valid = schema.validate(candidates.loc[keep], lazy=True)
+    return valid

@@ -1,0 +1,182 @@
+"""The ``intervisie`` command: one sub-command per step of the pipeline.
+
+Errors a user can fix end the command with one paragraph on standard error and exit code 2;
+anything else is reported as an internal error (exit code 1).  ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.errors import PipelineError
+from pipeline.instruments import InstrumentError, check_directory
+
+PathArg = click.Path(path_type=Path)
+
+
+def _progress(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show the full traceback when something goes wrong.")
+@click.version_option(package_name="intervisie")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Measure whether intervisie works: raw study exports -> clean, scored, pseudonymised data.
+
+    A study runs as `dvc repro`, which calls these commands with the paths in dvc.yaml.
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.group()
+def instruments() -> None:
+    """The instrument library (one YAML file per questionnaire)."""
+
+
+@instruments.command("check")
+@click.argument("directory", type=PathArg, default=Path("instruments"))
+def instruments_check(directory: Path) -> None:
+    """Check every instrument file in DIRECTORY and list every problem as file:line: problem."""
+    if not directory.is_dir():
+        raise PipelineError(f"{directory} is not a directory of instrument files")
+    results = check_directory(directory)
+    problems = [p for found in results.values() for p in found]
+    for problem in problems:
+        click.echo(str(problem))
+    scales: dict[str, Path] = {}
+    for path in results:
+        if results[path]:
+            continue
+        from pipeline.instruments import load_instrument
+
+        for scale in load_instrument(path).scales:
+            if scale.id in scales:
+                click.echo(
+                    f"{path}: scale id '{scale.id}' is also used by {scales[scale.id]}; scale ids must be unique"
+                )
+                problems.append(scale)  # type: ignore[arg-type]
+            scales[scale.id] = path
+    n_bad = sum(1 for found in results.values() if found)
+    if problems:
+        raise PipelineError(f"{len(problems)} problem(s) in {n_bad} of {len(results)} instrument file(s).")
+    click.echo(f"{len(results)} instrument file(s) checked: no problems.")
+
+
+@cli.command()
+@click.option(
+    "--config",
+    type=PathArg,
+    default=Path("data_raw/demo/simulation.yaml"),
+    show_default=True,
+    help="Simulation configuration (design, seed, true effects, defects).",
+)
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+@click.option(
+    "--out", type=PathArg, default=Path("data_raw/demo"), show_default=True, help="Directory to write the raw files to."
+)
+@click.option("--participants", type=int, default=None, help="Scale the design to this many participants.")
+@click.option(
+    "--formats",
+    type=click.Choice(["demo", "csv"]),
+    default="demo",
+    show_default=True,
+    help="demo: Qualtrics CSV, SPSS, Excel and Dutch CSV as a real study; csv: CSV only (benchmarks).",
+)
+def simulate(config: Path, instruments_dir: Path, out: Path, participants: int | None, formats: str) -> None:
+    """Write a synthetic study in the raw formats a real one arrives in (seeded, reproducible)."""
+    from pipeline.simulate import run
+
+    run(config, instruments_dir, out, n_participants=participants, formats=formats, progress=_progress)  # type: ignore[arg-type]
+    click.echo(f"Synthetic study written to {out}.")
+
+
+@cli.command()
+@click.option("--study", "study_path", type=PathArg, required=True, help="The study description (study.yaml).")
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+@click.option("--params", "params_path", type=PathArg, default=Path("params.yaml"), show_default=True)
+@click.option("--out", "out_dir", type=PathArg, default=Path("data_clean"), show_default=True)
+def ingest(study_path: Path, instruments_dir: Path, params_path: Path, out_dir: Path) -> None:
+    """Read, validate and pseudonymise every raw file; write clean and quality tables."""
+    from pipeline.stages import run_ingest
+
+    click.echo(f"Ingesting {study_path} ...", err=True)
+    records = run_ingest(study_path, instruments_dir, params_path, out_dir, _progress)
+    total = {k: sum(r[k] for r in records) for k in ("rows_read", "rows_clean", "rows_quarantined", "rows_excluded")}
+    click.echo(
+        f"{total['rows_read']} raw rows: {total['rows_clean']} clean, {total['rows_quarantined']} quarantined, "
+        f"{total['rows_excluded']} excluded (see {out_dir / 'quality' / 'row_accounting.csv'})."
+    )
+
+
+@cli.command("score")
+@click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+@click.option("--out", "scores_path", type=PathArg, default=Path("data_clean/scale_scores.parquet"), show_default=True)
+@click.option(
+    "--dictionary", "dictionary_path", type=PathArg, default=Path("data_clean/data_dictionary.csv"), show_default=True
+)
+def score_command(clean_dir: Path, instruments_dir: Path, scores_path: Path, dictionary_path: Path) -> None:
+    """Score every instrument of the clean item responses; write scale scores and the data dictionary."""
+    from pipeline.stages import run_score
+
+    n = run_score(clean_dir, instruments_dir, scores_path, dictionary_path, _progress)
+    click.echo(f"{n} scale scores written to {scores_path}.")
+
+
+@cli.command()
+@click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
+def where(clean_dir: Path) -> None:
+    """Say where the results of the last run are, with the row accounting."""
+    import pandas as pd
+
+    accounting = clean_dir / "quality" / "row_accounting.csv"
+    if not accounting.exists():
+        raise PipelineError(f"No results under {clean_dir} yet: run `dvc repro` first.")
+    table = pd.read_csv(accounting)
+    click.echo("Row accounting per raw file (every row is clean, quarantined or excluded):")
+    for row in table.itertuples():
+        click.echo(
+            f"  {row.source_file:<28} {row.rows_read:>6} read  {row.rows_clean:>6} clean  "
+            f"{row.rows_quarantined:>4} quarantined  {row.rows_excluded:>4} excluded"
+        )
+    click.echo(
+        f"Clean, pseudonymised, scored data: {clean_dir}/ (data dictionary: {clean_dir / 'data_dictionary.csv'})"
+    )
+    click.echo(f"What was quarantined or excluded, and why: {clean_dir / 'quality' / 'issues.parquet'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; turn known errors into one clear paragraph and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="intervisie", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except InstrumentError as exc:
+        if debug:
+            raise
+        click.echo("error: the instrument library has problems:\n" + str(exc), err=True)
+        sys.exit(2)
+    except PipelineError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in the pipeline, not in your data. "
+            "Run the same command with --debug (intervisie --debug ...) for the traceback and report it.",
+            err=True,
+        )
+        sys.exit(1)

@@ -1,0 +1,130 @@
+"""From export cells to answer codes: the item mapping of a survey and the coding of each cell.
+
+A cell may hold a code (``4``, ``"4"``, ``4.0``), a value label in Dutch or English
+(``"Mee eens"``), a missing code (``99``, ``-9``, ``"n.v.t."``), nothing, or something
+else.  :func:`code_cells` decides which, for a whole block of cells at once, without
+guessing: anything it does not recognise is reported, never coerced.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import InputError
+from pipeline.instruments import Instrument, ResponseSet
+from pipeline.study import SurveySource
+
+#: the status of one item cell, in the order of its small-integer code
+ITEM_STATUS = ("answered", "not_answered", "missing_code", "out_of_range", "unrecognised")
+ANSWERED, NOT_ANSWERED, MISSING_CODE, OUT_OF_RANGE, UNRECOGNISED = range(len(ITEM_STATUS))
+
+
+def item_columns(survey: SurveySource, instruments: dict[str, Instrument]) -> dict[str, dict[str, str]]:
+    """Return ``{instrument id: {item id: export column}}`` for a survey description.
+
+    A pattern names the column of item number ``n`` (1-based, questionnaire order) with
+    ``{n}``, or of item id ``x`` with ``{id}``; an explicit mapping names every item.
+    """
+    out: dict[str, dict[str, str]] = {}
+    problems = []
+    for inst_id, spec in survey.items.items():
+        inst = instruments.get(inst_id)
+        if inst is None:
+            problems.append(f"instrument '{inst_id}' is not in the instrument library ({sorted(instruments)})")
+            continue
+        if inst.occasion != survey.occasion:
+            problems.append(
+                f"instrument '{inst_id}' is answered per {inst.occasion}, this survey per {survey.occasion}"
+            )
+            continue
+        if isinstance(spec, str):
+            if "{n}" not in spec and "{id}" not in spec:
+                problems.append(f"pattern '{spec}' for '{inst_id}' has neither {{n}} nor {{id}}")
+                continue
+            out[inst_id] = {
+                it.id: spec.replace("{n}", str(n)).replace("{id}", it.id) for n, it in enumerate(inst.items, 1)
+            }
+        else:
+            absent = [i for i in inst.item_ids() if i not in spec]
+            unknown = [i for i in spec if i not in inst.item_ids()]
+            if absent or unknown:
+                problems.append(f"mapping for '{inst_id}': items without a column {absent}, unknown items {unknown}")
+                continue
+            out[inst_id] = {i: spec[i] for i in inst.item_ids()}
+    if problems:
+        raise InputError(f"survey {survey.file} in study.yaml: " + "; ".join(problems))
+    return out
+
+
+@dataclass(frozen=True)
+class CodedCells:
+    """Answer codes (NaN where there is none) and the status of every cell of a block."""
+
+    codes: np.ndarray
+    status: np.ndarray
+
+
+def _numeric(value: float, rs: ResponseSet) -> tuple[float, int]:
+    if value in {c for c in rs.missing_codes if isinstance(c, int)}:
+        return math.nan, MISSING_CODE
+    if float(value).is_integer() and rs.min <= value <= rs.max:
+        return float(value), ANSWERED
+    return math.nan, OUT_OF_RANGE
+
+
+def interpret(value: object, rs: ResponseSet, decimal: str = ".") -> tuple[float, int]:
+    """Return ``(code, status)`` for one export cell on a response set (see :data:`ITEM_STATUS`)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan, NOT_ANSWERED
+    if isinstance(value, bool):
+        return math.nan, UNRECOGNISED
+    if isinstance(value, numbers.Real):
+        return _numeric(float(value), rs)
+    if not isinstance(value, str):
+        return math.nan, UNRECOGNISED  # a date or time where an answer belongs
+    text = value.strip()
+    if not text:
+        return math.nan, NOT_ANSWERED
+    folded = text.casefold()
+    for code, label in rs.labels.items():
+        if folded in (label.nl.casefold(), label.en.casefold()):
+            return float(code), ANSWERED
+    if folded in {str(c).casefold() for c in rs.missing_codes}:
+        return math.nan, MISSING_CODE
+    try:
+        number = float(text.replace(decimal, ".") if decimal != "." else text)
+    except ValueError:
+        return math.nan, UNRECOGNISED
+    if math.isnan(number) or math.isinf(number):
+        return math.nan, UNRECOGNISED
+    return _numeric(number, rs)
+
+
+def code_cells(block: pd.DataFrame, response_sets: list[ResponseSet], decimal: str = ".") -> CodedCells:
+    """Code every cell of ``block`` (rows x item columns, one response set per column).
+
+    Each distinct cell value is interpreted once (:func:`interpret`), so the cost grows
+    with the number of distinct values, not of cells.
+    """
+    n_rows, n_cols = block.shape
+    codes = np.full((n_rows, n_cols), np.nan)
+    status = np.full((n_rows, n_cols), NOT_ANSWERED, dtype=np.int8)
+    by_set: dict[int, list[int]] = {}
+    for j, rs in enumerate(response_sets):
+        by_set.setdefault(id(rs), []).append(j)
+    for columns in by_set.values():
+        rs = response_sets[columns[0]]
+        values = block.iloc[:, columns].to_numpy(dtype=object).ravel()
+        index, uniques = pd.factorize(values, use_na_sentinel=True)
+        table = [interpret(v, rs, decimal) for v in uniques] + [(math.nan, NOT_ANSWERED)]
+        lookup_code = np.array([t[0] for t in table], dtype=float)
+        lookup_status = np.array([t[1] for t in table], dtype=np.int8)
+        index = np.where(index < 0, len(table) - 1, index).reshape(n_rows, len(columns))
+        codes[:, columns] = lookup_code[index]
+        status[:, columns] = lookup_status[index]
+    return CodedCells(codes, status)

@@ -1,0 +1,283 @@
+"""pandera schemas for every boundary: the canonical rows read from raw files, and the clean tables.
+
+Input schemas (``*Rows``) are checked lazily on each raw file after its columns are
+renamed and typed; every failing row is quarantined with the check it broke.  Output
+schemas describe ``data_clean/``: their field descriptions and metadata *are* the data
+dictionary (``pipeline.dictionary``), so the documentation cannot drift from the checks.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing.pandas import Series
+
+ARMS = ["intervisie", "comparison"]
+FORMATS = ["in_person", "online"]
+OCCASIONS = ["wave", "session"]
+FLAGS = ["true", "false"]
+
+
+def _meta(unit: str = "", levels: str = "", source: str = "") -> dict[str, dict[str, str]]:
+    return {"dictionary": {"unit": unit, "levels": levels, "source": source}}
+
+
+# ---------------------------------------------------------------- input rows (after renaming)
+
+
+class RosterRows(pa.DataFrameModel):
+    """One roster row: a participant, their programme, arm, group and consent."""
+
+    participant_id: Series[str] = pa.Field(str_length={"min_value": 1}, unique=True)
+    programme: Series[str]
+    arm: Series[str] = pa.Field(isin=ARMS)
+    group_id: Series[str] = pa.Field(nullable=True)
+    coach_id: Series[str] = pa.Field(nullable=True)
+    format: Series[str] = pa.Field(isin=FORMATS, nullable=True)
+    start_date: Series[pa.DateTime]
+    consent: Series[str] = pa.Field(isin=FLAGS)
+
+    @pa.dataframe_check(name="group_matches_arm")
+    def _group_matches_arm(cls, df: pd.DataFrame) -> pd.Series:
+        in_group = df["group_id"].notna() & df["coach_id"].notna()
+        return (df["arm"] == "intervisie") == in_group
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class SessionRows(pa.DataFrameModel):
+    """One session of a group, from the session log."""
+
+    session_id: Series[str] = pa.Field(str_length={"min_value": 1}, unique=True)
+    group_id: Series[str]
+    date: Series[pa.DateTime]
+    duration_hours: Series[float] = pa.Field(gt=0, le=8, nullable=True)
+    method: Series[str] = pa.Field(nullable=True)
+    cases_discussed: Series[float] = pa.Field(ge=0, le=10, nullable=True)
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class AttendanceRows(pa.DataFrameModel):
+    """Whether a participant attended a session."""
+
+    session_id: Series[str]
+    participant_id: Series[str]
+    attended: Series[str] = pa.Field(isin=FLAGS)
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class SurveyRows(pa.DataFrameModel):
+    """The bookkeeping of one questionnaire submission (its answers are checked item by item)."""
+
+    participant_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    wave: Series[str] = pa.Field(nullable=True)
+    session_id: Series[str] = pa.Field(nullable=True)
+    submitted_at: Series[pa.DateTime] = pa.Field(nullable=True)
+    duration_seconds: Series[float] = pa.Field(ge=0, nullable=True)
+    finished: Series[str] = pa.Field(isin=FLAGS, nullable=True)
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+#: rules about several columns of a row (dataframe checks), with the columns they concern
+ROW_CHECKS: dict[str, list[str]] = {"group_matches_arm": ["arm", "group_id", "coach_id"]}
+
+INPUT_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    "roster": RosterRows,
+    "sessions": SessionRows,
+    "attendance": AttendanceRows,
+    "survey": SurveyRows,
+}
+
+# ---------------------------------------------------------------- clean tables (data_clean/)
+
+PSEUDONYM = "pseudonym: HMAC-SHA256 of the raw ID with the study key (pipeline.pseudonymise)"
+
+
+class Participants(pa.DataFrameModel):
+    """participants.parquet: one row per consenting participant in the clean roster."""
+
+    participant: Series[pd.StringDtype] = pa.Field(unique=True, description="participant " + PSEUDONYM)
+    programme: Series[pd.StringDtype] = pa.Field(
+        description="training programme", metadata=_meta(levels="study.yaml `programmes`")
+    )
+    arm: Series[pd.StringDtype] = pa.Field(
+        isin=ARMS, description="intervisie or comparison cohort", metadata=_meta(levels="|".join(ARMS))
+    )
+    group: Series[pd.StringDtype] = pa.Field(
+        nullable=True, description="intervisie group " + PSEUDONYM + "; empty in the comparison cohort"
+    )
+    coach: Series[pd.StringDtype] = pa.Field(nullable=True, description="coach (intervisor) " + PSEUDONYM)
+    format: Series[pd.StringDtype] = pa.Field(
+        isin=FORMATS, nullable=True, description="how the group meets", metadata=_meta(levels="|".join(FORMATS))
+    )
+    start_date: Series[pa.DateTime] = pa.Field(
+        description="date the participant started the programme", metadata=_meta(unit="date")
+    )
+
+    class Config:
+        strict = True
+
+
+class Groups(pa.DataFrameModel):
+    """groups.parquet: one row per intervisie group."""
+
+    group: Series[pd.StringDtype] = pa.Field(unique=True, description="group " + PSEUDONYM)
+    programme: Series[pd.StringDtype] = pa.Field(description="programme of the group's members")
+    coach: Series[pd.StringDtype] = pa.Field(description="coach " + PSEUDONYM)
+    format: Series[pd.StringDtype] = pa.Field(
+        isin=FORMATS, nullable=True, description="in person or online", metadata=_meta(levels="|".join(FORMATS))
+    )
+    n_members: Series[int] = pa.Field(
+        ge=1, description="consenting members in the clean roster", metadata=_meta(unit="people")
+    )
+    start_date: Series[pa.DateTime] = pa.Field(
+        description="earliest start date of its members", metadata=_meta(unit="date")
+    )
+
+    class Config:
+        strict = True
+
+
+class Sessions(pa.DataFrameModel):
+    """sessions.parquet: one row per intervisie session in the session log."""
+
+    session: Series[pd.StringDtype] = pa.Field(unique=True, description="session " + PSEUDONYM)
+    group: Series[pd.StringDtype] = pa.Field(description="group " + PSEUDONYM)
+    date: Series[pa.DateTime] = pa.Field(description="date of the session", metadata=_meta(unit="date"))
+    duration_hours: Series[float] = pa.Field(
+        nullable=True, gt=0, description="length of the session", metadata=_meta(unit="hours")
+    )
+    method: Series[pd.StringDtype] = pa.Field(
+        nullable=True, description="intervisie method used (e.g. incidentmethode)"
+    )
+    cases_discussed: Series[float] = pa.Field(
+        nullable=True, ge=0, description="number of cases (inbreng) discussed", metadata=_meta(unit="cases")
+    )
+
+    class Config:
+        strict = True
+
+
+class Attendance(pa.DataFrameModel):
+    """attendance.parquet: one row per participant and session in the attendance list."""
+
+    session: Series[pd.StringDtype] = pa.Field(description="session " + PSEUDONYM)
+    participant: Series[pd.StringDtype] = pa.Field(description="participant " + PSEUDONYM)
+    attended: Series[bool] = pa.Field(description="whether the participant was present")
+
+    class Config:
+        strict = True
+        unique = ["session", "participant"]
+
+
+class Responses(pa.DataFrameModel):
+    """responses.parquet: one row per kept questionnaire submission."""
+
+    response_id: Series[int] = pa.Field(unique=True, ge=1, description="submission number within this data set")
+    participant: Series[pd.StringDtype] = pa.Field(description="participant " + PSEUDONYM)
+    occasion: Series[pd.StringDtype] = pa.Field(
+        isin=OCCASIONS,
+        description="a survey wave or an evaluation after a session",
+        metadata=_meta(levels="|".join(OCCASIONS)),
+    )
+    wave: Series[pd.StringDtype] = pa.Field(
+        nullable=True, description="survey wave id (study.yaml `waves`); empty for session evaluations"
+    )
+    months: Series[float] = pa.Field(
+        nullable=True, ge=0, description="planned time of the wave since baseline", metadata=_meta(unit="months")
+    )
+    session: Series[pd.StringDtype] = pa.Field(nullable=True, description="session " + PSEUDONYM + "; empty for waves")
+    source_file: Series[pd.StringDtype] = pa.Field(description="raw file the submission came from")
+    source_row: Series[int] = pa.Field(ge=1, description="row of the submission in that file")
+    submitted_at: Series[pa.DateTime] = pa.Field(
+        nullable=True, description="when it was submitted", metadata=_meta(unit="date-time")
+    )
+    duration_seconds: Series[float] = pa.Field(
+        nullable=True, ge=0, description="completion time, where the export has it", metadata=_meta(unit="seconds")
+    )
+    finished: Series[pd.BooleanDtype] = pa.Field(
+        nullable=True, description="whether the survey tool marked it finished"
+    )
+
+    class Config:
+        strict = True
+
+
+class ItemResponses(pa.DataFrameModel):
+    """item_responses.parquet: one row per submission and item of each instrument administered."""
+
+    response_id: Series[int] = pa.Field(ge=1, description="submission (responses.parquet)")
+    participant: Series[pd.StringDtype] = pa.Field(description="participant " + PSEUDONYM)
+    wave: Series[pd.StringDtype] = pa.Field(nullable=True, description="survey wave id; empty for session evaluations")
+    session: Series[pd.StringDtype] = pa.Field(nullable=True, description="session " + PSEUDONYM)
+    instrument: Series[pd.StringDtype] = pa.Field(
+        description="instrument id (instruments/<id>.yaml)", metadata=_meta(source="instruments/")
+    )
+    item: Series[pd.StringDtype] = pa.Field(
+        description="item id within the instrument", metadata=_meta(source="instruments/")
+    )
+    response: Series[float] = pa.Field(
+        nullable=True,
+        description="answer code on the item's response set, before reverse keying; empty unless answered",
+        metadata=_meta(unit="answer code", source="instruments/"),
+    )
+    response_status: Series[pd.StringDtype] = pa.Field(
+        isin=["answered", "not_answered", "missing_code", "out_of_range", "unrecognised"],
+        description="what the export held",
+        metadata=_meta(levels="answered|not_answered|missing_code|out_of_range|unrecognised"),
+    )
+
+    class Config:
+        strict = True
+        unique = ["response_id", "item"]
+
+
+class ScaleScores(pa.DataFrameModel):
+    """scale_scores.parquet: one row per submission and scale (long form)."""
+
+    response_id: Series[int] = pa.Field(ge=1, description="submission (responses.parquet)")
+    participant: Series[pd.StringDtype] = pa.Field(description="participant " + PSEUDONYM)
+    wave: Series[pd.StringDtype] = pa.Field(nullable=True, description="survey wave id; empty for session evaluations")
+    session: Series[pd.StringDtype] = pa.Field(nullable=True, description="session " + PSEUDONYM)
+    instrument: Series[pd.StringDtype] = pa.Field(description="instrument id", metadata=_meta(source="instruments/"))
+    scale: Series[pd.StringDtype] = pa.Field(
+        description="scale id (unique across instruments)", metadata=_meta(source="instruments/")
+    )
+    score: Series[float] = pa.Field(
+        nullable=True,
+        description="scale score by the instrument's method; empty when too few items were answered",
+        metadata=_meta(unit="scale units (instrument file)", source="instruments/"),
+    )
+    n_items: Series[int] = pa.Field(ge=1, description="items in the scale")
+    n_answered: Series[int] = pa.Field(ge=0, description="items answered")
+    score_status: Series[pd.StringDtype] = pa.Field(
+        isin=["ok", "too_few_items", "scored_below_min"],
+        description="validity of the score",
+        metadata=_meta(levels="ok|too_few_items|scored_below_min"),
+    )
+
+    class Config:
+        strict = True
+        unique = ["response_id", "scale"]
+
+
+CLEAN_TABLES: dict[str, type[pa.DataFrameModel]] = {
+    "participants": Participants,
+    "groups": Groups,
+    "sessions": Sessions,
+    "attendance": Attendance,
+    "responses": Responses,
+    "item_responses": ItemResponses,
+    "scale_scores": ScaleScores,
+}
