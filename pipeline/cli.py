@@ -128,6 +128,22 @@ def score_command(clean_dir: Path, instruments_dir: Path, scores_path: Path, dic
     click.echo(f"{n} scale scores written to {scores_path}.")
 
 
+@cli.command("check-clean")
+@click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
+def check_clean_command(clean_dir: Path) -> None:
+    """Check tables in the canonical form (e.g. scored data you supply yourself) against their schemas."""
+    from pipeline.stages import check_clean
+
+    checked, problems = check_clean(clean_dir)
+    if not checked:
+        raise PipelineError(f"{clean_dir} holds none of the canonical tables (see docs/canonical-form.md)")
+    for line in problems:
+        click.echo(line)
+    if problems:
+        raise PipelineError(f"{len(problems)} violation(s) in the canonical tables under {clean_dir}.")
+    click.echo(f"{', '.join(checked)}: in the canonical form.")
+
+
 @cli.command()
 @click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
 def where(clean_dir: Path) -> None:

@@ -10,10 +10,12 @@ schema rules (quarantine) -> unknown participant/group/session (quarantine) -> n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pydantic import BaseModel, ConfigDict
 
 from pipeline.canonical import canonical_rows
 from pipeline.instruments import Instrument
@@ -24,12 +26,13 @@ from pipeline.readers import RawTable
 from pipeline.study import Study, SurveySource
 
 
-@dataclass(frozen=True)
-class IngestParams:
+class IngestParams(BaseModel):
     """Choices a researcher may change (``params.yaml``, section ``ingest``)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     #: which of several submissions of one participant at one occasion is kept
-    duplicates: str = "latest"  # latest | most_complete | first
+    duplicates: Literal["latest", "most_complete", "first"] = "latest"
 
 
 @dataclass

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pandera.pandas as pa
 import yaml
+from pydantic import ValidationError
 
 from pipeline.atomic import write_parquet, write_text
 from pipeline.dictionary import data_dictionary
@@ -53,7 +55,11 @@ def run_ingest(study_path: Path, instruments_dir: Path, params_path: Path, out_d
     """
     study = load_study(study_path)
     instruments = load_library(instruments_dir)
-    params = IngestParams(**load_params(params_path, "ingest"))
+    try:
+        params = IngestParams(**load_params(params_path, "ingest"))
+    except ValidationError as exc:
+        problems = "; ".join(f"ingest.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"{params_path}: {problems}") from exc
     key = resolve_key(study.study, os.environ)
     raw = {}
     for role, source in study.sources():
@@ -141,3 +147,24 @@ def run_score(
     write_text(dictionary_path, data_dictionary(instruments).to_csv(index=False, lineterminator="\n"))
     progress(f"wrote {dictionary_path.name}")
     return len(scores)
+
+
+def check_clean(clean_dir: Path) -> tuple[list[str], list[str]]:
+    """Check the canonical tables present in ``clean_dir`` against their schemas.
+
+    Returns ``(checked, problems)``: the tables found, and one line per violation
+    (table, column, check, row and value), all of them, not only the first.
+    """
+    checked, problems = [], []
+    for name, model in CLEAN_TABLES.items():
+        path = clean_dir / f"{name}.parquet"
+        if not path.exists():
+            continue
+        checked.append(name)
+        try:
+            model.validate(pd.read_parquet(path), lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            for case in exc.failure_cases.itertuples(index=False):
+                row = "" if pd.isna(case.index) else f" row {int(case.index) + 1}"
+                problems.append(f"{path}:{row} column {case.column}: {case.check} (value {case.failure_case!r})")
+    return checked, problems

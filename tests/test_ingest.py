@@ -1,0 +1,190 @@
+"""Ingest and score the hand-made mini study, whose every row has a known fate and score.
+
+The expected values below were worked out by hand from tests/fixtures/mini/*.csv; the
+comments say why each row ends where it does.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from pipeline.pseudonymise import pseudonym
+from pipeline.stages import run_ingest, run_score
+
+MINI = Path(__file__).parent / "fixtures" / "mini"
+INSTRUMENTS = Path(__file__).parents[1] / "instruments"
+PARAMS = Path(__file__).parents[1] / "params.yaml"
+KEY = b"DEMO-ONLY-test-key-for-the-mini-study-fixture"
+
+#: (file, row, column, rule) of every issue, worked out by hand
+EXPECTED_ISSUES = {
+    # roster.csv: P005 said no; P006 has an unknown programme; P007 a non-ISO date;
+    # P008 is listed twice (two groups): both rows; P009 is a comparison participant with a group
+    ("roster.csv", 6, "", "no_consent"),
+    ("roster.csv", 7, "Programma", "unknown_value"),
+    ("roster.csv", 8, "Startdatum", "not_a_date"),
+    ("roster.csv", 9, "Deelnemer-ID", "duplicate_value"),
+    ("roster.csv", 10, "Deelnemer-ID", "duplicate_value"),
+    ("roster.csv", 11, "Arm, Groep, Coach-ID", "group_matches_arm"),
+    # sessions.csv: S4 names group G9; S5 predates G2's start (2025-02-03); S6 is 31 February
+    ("sessions.csv", 5, "Groep", "unknown_group"),
+    ("sessions.csv", 6, "Datum", "session_before_start"),
+    ("sessions.csv", 7, "Datum", "not_a_date"),
+    # attendance.csv: row 5 (S2,P002,nee) is superseded by row 11 (S2,P002,ja); P005 declined;
+    # P099 unknown; S9 unknown; P001 is not in S3's group; "misschien" is not ja/nee
+    ("attendance.csv", 5, "", "superseded_duplicate"),
+    ("attendance.csv", 7, "", "no_consent"),
+    ("attendance.csv", 8, "Deelnemer-ID", "unknown_participant"),
+    ("attendance.csv", 9, "Sessie-ID", "unknown_session"),
+    ("attendance.csv", 10, "Deelnemer-ID", "not_group_member"),
+    ("attendance.csv", 12, "Aanwezig", "unknown_value"),
+    # survey_t0.csv (data from line 4): P002's first submission (line 5) is superseded by line 6;
+    # line 7 has BRS_1 = 6 (out of range, set missing); P005 declined; X123 unknown;
+    # P006's roster row was quarantined; line 12 has no ID
+    ("survey_t0.csv", 5, "", "superseded_duplicate"),
+    ("survey_t0.csv", 7, "BRS_1", "out_of_range"),
+    ("survey_t0.csv", 9, "", "no_consent"),
+    ("survey_t0.csv", 10, "ExternalReference", "unknown_participant"),
+    ("survey_t0.csv", 11, "ExternalReference", "participant_quarantined"),
+    ("survey_t0.csv", 12, "ExternalReference", "missing_value"),
+    # survey_t1.csv: wave "t7" unknown; P003 answered nothing; "10-04-2025" is not ISO
+    ("survey_t1.csv", 3, "golf", "unknown_value"),
+    ("survey_t1.csv", 4, "", "no_answers"),
+    ("survey_t1.csv", 5, "datum", "not_a_date"),
+    # session_evals.csv: session S9 does not exist
+    ("session_evals.csv", 4, "Sessie-ID", "unknown_session"),
+}
+
+#: rows read, clean, quarantined, excluded per file
+EXPECTED_ACCOUNTING = {
+    "roster.csv": (10, 4, 5, 1),
+    "sessions.csv": (6, 3, 3, 0),
+    "attendance.csv": (11, 5, 4, 2),
+    "survey_t0.csv": (9, 4, 3, 2),
+    "survey_t1.csv": (4, 1, 2, 1),
+    "session_evals.csv": (3, 2, 1, 0),
+}
+
+
+@pytest.fixture(scope="module")
+def clean_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("mini_clean")
+    run_ingest(MINI / "study.yaml", INSTRUMENTS, PARAMS, out, lambda _: None)
+    run_score(out, INSTRUMENTS, out / "scale_scores.parquet", out / "data_dictionary.csv", lambda _: None)
+    return out
+
+
+def test_every_issue_is_found_with_file_row_column_and_rule(clean_dir: Path) -> None:
+    issues = pd.read_parquet(clean_dir / "quality" / "issues.parquet")
+    found = set(issues[["source_file", "source_row", "column", "rule"]].itertuples(index=False, name=None))
+    assert found == EXPECTED_ISSUES
+
+
+def test_rows_reconcile_per_file(clean_dir: Path) -> None:
+    accounting = pd.read_parquet(clean_dir / "quality" / "row_accounting.parquet").set_index("source_file")
+    for file, (read, clean, quarantined, excluded) in EXPECTED_ACCOUNTING.items():
+        row = accounting.loc[file]
+        assert (row.rows_read, row.rows_clean, row.rows_quarantined, row.rows_excluded) == (
+            read,
+            clean,
+            quarantined,
+            excluded,
+        ), file
+    assert accounting["reconciles"].all()
+    fates = pd.read_parquet(clean_dir / "quality" / "row_fates.parquet")
+    assert fates["fate"].notna().all()
+    assert not fates.duplicated(["source_file", "source_row"]).any()
+
+
+def test_clean_rows_match_the_clean_tables(clean_dir: Path) -> None:
+    accounting = pd.read_parquet(clean_dir / "quality" / "row_accounting.parquet").set_index("source_file")
+    responses = pd.read_parquet(clean_dir / "responses.parquet")
+    per_file = responses["source_file"].value_counts()
+    for file in ("survey_t0.csv", "survey_t1.csv", "session_evals.csv"):
+        assert per_file[file] == accounting.loc[file, "rows_clean"]
+    assert len(pd.read_parquet(clean_dir / "participants.parquet")) == accounting.loc["roster.csv", "rows_clean"]
+    assert len(pd.read_parquet(clean_dir / "sessions.parquet")) == accounting.loc["sessions.csv", "rows_clean"]
+    assert len(pd.read_parquet(clean_dir / "attendance.parquet")) == accounting.loc["attendance.csv", "rows_clean"]
+
+
+def test_kept_duplicate_is_the_latest_submission(clean_dir: Path) -> None:
+    responses = pd.read_parquet(clean_dir / "responses.parquet")
+    p002 = pseudonym(KEY, "participant", "P002")
+    t0 = responses[(responses["participant"] == p002) & (responses["wave"] == "t0")]
+    assert t0["source_row"].tolist() == [6]
+    attendance = pd.read_parquet(clean_dir / "attendance.parquet")
+    s2 = attendance[(attendance["participant"] == p002) & (attendance["session"] == pseudonym(KEY, "session", "S2"))]
+    assert s2["attended"].tolist() == [True]  # the later row says "ja"
+
+
+def test_scale_scores_match_hand_worked_values(clean_dir: Path) -> None:
+    scores = pd.read_parquet(clean_dir / "scale_scores.parquet")
+    pid = {p: pseudonym(KEY, "participant", p) for p in ("P001", "P002", "P003", "P004")}
+
+    def brs(p: str, wave: str) -> pd.Series:
+        row = scores[(scores["participant"] == pid[p]) & (scores["wave"] == wave) & (scores["scale"] == "brs")]
+        assert len(row) == 1
+        return row.iloc[0]
+
+    # P001 t0: 4,2,4,2,4,2 with items 2,4,6 reversed (6 - x) -> all 4 -> mean 4.0
+    assert_allclose(brs("P001", "t0").score, 4.0, rtol=0, atol=1e-12)
+    # P002 t0 (kept row): all 3 -> 3.0
+    assert_allclose(brs("P002", "t0").score, 3.0, rtol=0, atol=1e-12)
+    # P003 t0: 6 (out of range), 2, 99 (missing), -9 (missing), empty, 4 -> 2 answered < 4 -> missing
+    row = brs("P003", "t0")
+    assert np.isnan(row.score) and row.n_answered == 2 and row.score_status == "too_few_items"
+    # P004 t0: "Mee eens"=4, 1->5, "n.v.t." missing, 2->4, 4, 5->1 -> (4+5+4+4+1)/5 = 3.6
+    row = brs("P004", "t0")
+    assert_allclose(row.score, 3.6, rtol=0, atol=1e-12)
+    assert row.n_answered == 5
+    # P001 t1: 5,1,5,1,5,1 -> all 5 after reversal -> 5.0
+    assert_allclose(brs("P001", "t1").score, 5.0, rtol=0, atol=1e-12)
+    # session evaluation after S1 by P001: coach items 5,4,5,4,5,4 -> 4.5
+    s1 = scores[(scores["session"] == pseudonym(KEY, "session", "S1")) & (scores["scale"] == "coach_quality")]
+    assert_allclose(s1["score"].to_numpy(), [4.5], rtol=0, atol=1e-12)
+
+
+def test_item_statuses_record_what_the_export_held(clean_dir: Path) -> None:
+    items = pd.read_parquet(clean_dir / "item_responses.parquet")
+    p003 = items[(items["participant"] == pseudonym(KEY, "participant", "P003")) & (items["wave"] == "t0")]
+    status = dict(zip(p003["item"], p003["response_status"], strict=True))
+    assert status == {
+        "brs_1": "out_of_range",
+        "brs_2": "answered",
+        "brs_3": "missing_code",
+        "brs_4": "missing_code",
+        "brs_5": "not_answered",
+        "brs_6": "answered",
+    }
+    # the comparison participant has no session evaluation rows at all (instrument not administered)
+    assert not items["participant"].isna().any()
+
+
+def test_two_runs_are_byte_identical(tmp_path: Path) -> None:
+    outputs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        run_ingest(MINI / "study.yaml", INSTRUMENTS, PARAMS, out, lambda _: None)
+        run_score(out, INSTRUMENTS, out / "scale_scores.parquet", out / "data_dictionary.csv", lambda _: None)
+        outputs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert outputs[0].keys() == outputs[1].keys()
+    assert len(outputs[0]) >= 12
+    for path in outputs[0]:
+        assert outputs[0][path] == outputs[1][path], path
+
+
+def test_duplicates_policy_first_keeps_the_first_submission(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("ingest:\n  duplicates: first\n", encoding="utf-8")
+    study = tmp_path / "mini"
+    shutil.copytree(MINI, study)
+    run_ingest(study / "study.yaml", INSTRUMENTS, params, tmp_path / "out", lambda _: None)
+    responses = pd.read_parquet(tmp_path / "out" / "responses.parquet")
+    p002 = pseudonym(KEY, "participant", "P002")
+    assert responses.loc[(responses["participant"] == p002) & (responses["wave"] == "t0"), "source_row"].tolist() == [5]
