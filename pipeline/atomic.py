@@ -26,6 +26,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -46,3 +47,10 @@ def write_text(target: Path, text: str) -> None:
 def write_parquet(target: Path, frame: pd.DataFrame) -> None:
     """Write a data frame as parquet atomically, without the index, byte-for-byte reproducibly."""
     write_with(target, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd"))
+
+
+def _umask() -> int:
+    """Return the process umask (reading it requires setting it; it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -284,8 +284,8 @@ def check_file(path: Path) -> list[Problem]:
         opened = _runaway_quote(text, mark)
         if opened is not None:
             hint = f" (a quote opened on line {opened.line + 1} seems not to be closed)"
-            return [Problem(path, opened.line + 1, "", f"is not valid YAML{hint}: {exc}")]
-        return [Problem(path, (mark.line + 1) if mark else 1, "", f"is not valid YAML: {exc}")]
+            return [Problem(path, opened.line + 1, "", f"is not valid YAML{hint}: {_yaml_reason(exc)}")]
+        return [Problem(path, (mark.line + 1) if mark else 1, "", f"is not valid YAML: {_yaml_reason(exc)}")]
     if not isinstance(data, dict):
         return [Problem(path, 1, "", "must be a mapping of instrument fields")]
     problems: list[Problem] = []
@@ -309,6 +309,16 @@ def check_file(path: Path) -> list[Problem]:
     if data.get("id") != path.stem:
         problems.append(Problem(path, _line_of(root, ("id",)), "id", f"'{data.get('id')}' differs from the file name"))
     return problems
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    """Return a YAML error on one line (the problem is listed as ``file:line: problem``).
+
+    PyYAML's own text spans lines, quoting the offending text; the line is already given.
+    """
+    parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    reason = "; ".join(str(p) for p in parts if p)
+    return reason or " ".join(str(exc).split())
 
 
 def _runaway_quote(text: str, mark: yaml.Mark | None) -> yaml.Mark | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -122,9 +123,21 @@ def code_cells(block: pd.DataFrame, response_sets: list[ResponseSet], decimal: s
         values = block.iloc[:, columns].to_numpy(dtype=object).ravel()
         index, uniques = pd.factorize(values, use_na_sentinel=True)
         table = [interpret(v, rs, decimal) for v in uniques] + [(math.nan, NOT_ANSWERED)]
+        index = np.where(index < 0, len(table) - 1, index)
+        # True == 1 and False == 0 (equal hashes), so factorize files a bool and a number 0/1 as one
+        # value, interpreted as whichever came first; those cells are told apart here.
+        for k, unique in enumerate(uniques):
+            if not isinstance(unique, numbers.Number | np.bool_) or unique not in (0, 1):
+                continue
+            cells = np.flatnonzero(index == k)
+            is_bool = np.fromiter(map(isinstance, values[cells], repeat(bool | np.bool_)), bool, len(cells))
+            if is_bool.any() and not is_bool.all():
+                table += [interpret(float(unique), rs, decimal), (math.nan, UNRECOGNISED)]
+                index[cells[~is_bool]] = len(table) - 2
+                index[cells[is_bool]] = len(table) - 1
         lookup_code = np.array([t[0] for t in table], dtype=float)
         lookup_status = np.array([t[1] for t in table], dtype=np.int8)
-        index = np.where(index < 0, len(table) - 1, index).reshape(n_rows, len(columns))
+        index = index.reshape(n_rows, len(columns))
         codes[:, columns] = lookup_code[index]
         status[:, columns] = lookup_status[index]
     return CodedCells(codes, status)

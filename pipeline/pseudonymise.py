@@ -65,11 +65,14 @@ def pseudonym(key: bytes, kind: str, raw: object) -> str:
 
 
 def pseudonymise(key: bytes, kind: str, ids: pd.Series) -> pd.Series:
-    """Pseudonymise a column of identifiers (missing stays missing); each distinct id is hashed once."""
-    present = ids.dropna()
-    distinct = pd.unique(present.map(normalise_id))
+    """Pseudonymise a column of identifiers (missing stays missing); each distinct id is hashed once.
+
+    A blank identifier (empty after trimming) is missing too, not one shared "person".
+    """
+    normalised = ids.map(normalise_id, na_action="ignore")
+    normalised = normalised.where(normalised != "")
+    distinct = pd.unique(normalised.dropna())
     table = {d: PREFIX[kind] + hmac.new(key, f"{kind}:{d}".encode(), hashlib.sha256).hexdigest()[:16] for d in distinct}
     if len(set(table.values())) != len(table):
         raise PrivacyError(f"two different {kind} identifiers share a pseudonym; report this as a bug")
-    out = present.map(lambda raw: table[normalise_id(raw)])
-    return out.reindex(ids.index).astype("string")
+    return normalised.map(table, na_action="ignore").astype("string")

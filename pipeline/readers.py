@@ -8,6 +8,7 @@ opening the file, and the file's name.  A file that cannot be read at all raises
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import zipfile
@@ -47,30 +48,47 @@ def _check_bytes(path: Path) -> bytes:
 
 
 def _text_of(path: Path, data: bytes, encoding: str) -> str:
-    if b"\x00" in data[:65536]:
-        raise UnreadableFileError(path, "it holds binary data (NUL bytes), not delimited text; is it another format?")
+    binary = "it holds binary data (NUL bytes), not delimited text; is it another format?"
+    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))  # text in these is full of NUL bytes
+    if not wide and b"\x00" in data[:65536]:
+        raise UnreadableFileError(path, binary)
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise UnreadableFileError(
             path, f"it is not valid {encoding} text (byte {exc.start}); set `csv: {{encoding: ...}}` in study.yaml"
         ) from exc
-    return text.removeprefix("\ufeff")
+    if "\x00" in text[:65536]:
+        raise UnreadableFileError(path, binary)
+    text = text.removeprefix("\ufeff")
+    if not text.strip():  # e.g. only a byte-order mark and line breaks
+        raise UnreadableFileError(path, "the file is empty")
+    return text
 
 
-def _records(path: Path, text: str, sep: str) -> list[list[str]]:
-    """Split delimited text into records with the standard library's CSV parser (strict quoting)."""
+def _records(path: Path, text: str, sep: str) -> tuple[list[list[str]], list[int]]:
+    """Split delimited text into records with the standard library's CSV parser (strict quoting).
+
+    Returns the records and the line each record starts on (a quoted field may span lines).
+    """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    records: list[list[str]] = []
+    starts: list[int] = []
     try:
-        records = list(reader)
+        end = 0
+        for record in reader:
+            records.append(record)
+            starts.append(end + 1)
+            end = reader.line_num
     except csv.Error as exc:
         raise UnreadableFileError(
             path, f"malformed CSV near line {reader.line_num}: {exc} (is the file truncated?)"
         ) from exc
-    return records
+    return records, starts
 
 
-def _frame_from_records(path: Path, header: list[str], body: list[list[str]], first_row: int) -> RawTable:
+def _frame_from_records(path: Path, header: list[str], body: list[list[str]], lines: list[int]) -> RawTable:
+    """Build the table of ``body`` under ``header``; ``lines[n]`` is the line ``body[n]`` starts on."""
     header = [h.strip() for h in header]
     _check_header(path, header)
     width = len(header)
@@ -79,13 +97,13 @@ def _frame_from_records(path: Path, header: list[str], body: list[list[str]], fi
         extra = record[width:]
         if len(record) > width and any(cell.strip() for cell in extra):
             raise UnreadableFileError(
-                path, f"row {first_row + n} has {len(record)} fields but the header names {width} (wrong separator?)"
+                path, f"row {lines[n]} has {len(record)} fields but the header names {width} (wrong separator?)"
             )
     cells = [(r + [""] * width)[:width] for _, r in keep]
     frame = pd.DataFrame(cells, columns=header, dtype=object) if cells else pd.DataFrame(columns=header, dtype=object)
     frame = frame.replace({"": None}).map(lambda v: v.strip() if isinstance(v, str) else v)
     frame = frame.replace({"": None})
-    rows = np.array([first_row + n for n, _ in keep], dtype=np.int64)
+    rows = np.array([lines[n] for n, _ in keep], dtype=np.int64)
     return RawTable(path.name, frame, rows, {})
 
 
@@ -108,16 +126,16 @@ def _check_header(path: Path, header: list[str]) -> None:
 def read_csv(path: Path, source: Source) -> RawTable:
     """Read a delimited text file (separator, decimal mark and encoding from study.yaml)."""
     data = _check_bytes(path)
-    records = _records(path, _text_of(path, data, source.csv.encoding), source.csv.sep)
+    records, lines = _records(path, _text_of(path, data, source.csv.encoding), source.csv.sep)
     if not records:
         raise UnreadableFileError(path, "the file has no header row")
-    return _frame_from_records(path, records[0], records[1:], first_row=2)
+    return _frame_from_records(path, records[0], records[1:], lines[1:])
 
 
 def read_qualtrics_csv(path: Path, source: Source) -> RawTable:
     """Read a Qualtrics CSV export: row 1 column codes, rows 2-3 question texts and ImportIds."""
     data = _check_bytes(path)
-    records = _records(path, _text_of(path, data, source.csv.encoding), source.csv.sep)
+    records, lines = _records(path, _text_of(path, data, source.csv.encoding), source.csv.sep)
     if len(records) < QUALTRICS_HEADER_ROWS:
         raise UnreadableFileError(path, "a Qualtrics export has three header rows; this file has fewer rows")
     import_ids = [c for c in records[2] if c.strip()]
@@ -125,7 +143,7 @@ def read_qualtrics_csv(path: Path, source: Source) -> RawTable:
         raise UnreadableFileError(
             path, "row 3 does not hold Qualtrics ImportIds; is it a plain CSV? (use `format: csv` in study.yaml)"
         )
-    return _frame_from_records(path, records[0], records[QUALTRICS_HEADER_ROWS:], first_row=QUALTRICS_HEADER_ROWS + 1)
+    return _frame_from_records(path, records[0], records[QUALTRICS_HEADER_ROWS:], lines[QUALTRICS_HEADER_ROWS:])
 
 
 def read_spss(path: Path, source: Source) -> RawTable:

@@ -10,11 +10,12 @@ somewhere, so that no unexpected column (an identifier, say) slips through unnot
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import InputError
 
@@ -29,6 +30,22 @@ class CsvOptions(_Strict):
     sep: str = ","
     decimal: str = "."
     encoding: str = "utf-8"
+
+    @field_validator("sep", "decimal")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError(f"must be one character, not {value!r} (a tab is written \"\\t\", in double quotes)")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r} (e.g. utf-8, cp1252, utf-16)") from None
+        return value
 
 
 class Source(_Strict):
