@@ -17,7 +17,7 @@ import pandera.pandas as pa
 
 from pipeline.errors import InputError
 from pipeline.ledger import RULES, Ledger
-from pipeline.readers import RawTable
+from pipeline.readers import RawTable, cells
 from pipeline.schemas import INPUT_SCHEMAS, ROW_CHECKS
 from pipeline.study import Source
 
@@ -171,7 +171,7 @@ def canonical_rows(
         if column is None:
             frame[field] = pd.Series(None, index=frame.index, dtype=object)
             continue
-        values = pd.Series(raw[column].to_numpy(dtype=object), index=frame.index)
+        values = pd.Series(cells(raw[column]), index=frame.index, dtype=object)
         redact = field in IDENTIFYING
         if kind == "id":
             frame[field] = values.map(_as_id)

@@ -44,7 +44,10 @@ class CleanData:
 
 
 def _norm(ids: pd.Series) -> pd.Series:
-    return ids.map(lambda v: None if v is None or v is pd.NA else normalise_id(v))
+    """Normalise IDs for matching (:func:`~pipeline.pseudonymise.normalise_id`), each distinct value once."""
+    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+    table = np.array([normalise_id(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(table[codes], index=ids.index, dtype=object)
 
 
 def build_clean(
@@ -257,8 +260,8 @@ def _survey(
     answered = pd.Series(0, index=rows.index)
     for inst_id, mapping in columns.items():
         inst = instruments[inst_id]
-        block = table.frame.iloc[position][list(mapping.values())]
-        cells = code_cells(block, [inst.response_set_of(i) for i in inst.items], source.csv.decimal)
+        block = table.frame[list(mapping.values())]
+        cells = code_cells(block, [inst.response_set_of(i) for i in inst.items], source.csv.decimal, rows=position)
         coded[inst_id] = (inst.item_ids(), cells.codes, cells.status)
         answered += (cells.status != NOT_ANSWERED).sum(axis=1)
         for status, rule in ((OUT_OF_RANGE, "out_of_range"), (UNRECOGNISED, "unrecognised")):
@@ -322,39 +325,39 @@ def _responses(
             "finished": kept["finished"].map({"true": True, "false": False}).astype("boolean"),
         }
     )
-    items = []
+    item_ids = sorted({i for part in parts for _inst, (ids, _c, _s) in part.coded.items() for i in ids})
+    item_code = {item: n for n, item in enumerate(item_ids)}
+    inst_ids = sorted({inst for part in parts for inst in part.coded})
+    chunks: list[tuple[np.ndarray, ...]] = []
     for n, part in enumerate(parts):
         ledger.settle(part.source.file, kept.loc[kept["_part"] == n, "_row"], "clean", "")
         sub = responses[kept["_part"].to_numpy() == n]
         position = part.rows.index.get_indexer(sub["source_row"])
-        for inst_id, (item_ids, codes, status) in part.coded.items():
+        for inst_id, (ids, codes, status) in part.coded.items():
             c, s = codes[position], status[position]
             administered = (s != NOT_ANSWERED).any(axis=1)
-            c, s, who = c[administered], s[administered], sub[administered]
+            c, s, who = c[administered], s[administered], sub["response_id"].to_numpy()[administered]
             k = c.shape[1]
-            items.append(
-                pd.DataFrame(
-                    {
-                        "response_id": np.repeat(who["response_id"].to_numpy(), k),
-                        "participant": np.repeat(who["participant"].to_numpy(), k),
-                        "wave": np.repeat(who["wave"].to_numpy(), k),
-                        "session": np.repeat(who["session"].to_numpy(), k),
-                        "instrument": inst_id,
-                        "item": np.tile(item_ids, len(who)),
-                        "response": c.ravel(),
-                        "response_status": np.asarray(ITEM_STATUS, dtype=object)[s.ravel()],
-                    }
+            chunks.append(
+                (
+                    np.repeat(who, k),
+                    np.full(len(who) * k, inst_ids.index(inst_id), dtype=np.int16),
+                    np.tile(np.array([item_code[i] for i in ids], dtype=np.int32), len(who)),
+                    c.ravel(),
+                    s.ravel(),
                 )
             )
-    item_responses = pd.concat(items, ignore_index=True).astype(
+    columns = [np.concatenate(parts_) for parts_ in zip(*chunks, strict=True)] if chunks else [np.array([])] * 5
+    order = np.lexsort((columns[1], columns[0]))  # by submission, then instrument; items keep their order
+    item_responses = pd.DataFrame(
         {
-            "participant": "string",
-            "wave": "string",
-            "session": "string",
-            "instrument": "string",
-            "item": "string",
-            "response_status": "string",
+            "response_id": columns[0][order].astype("int64"),
+            "instrument": pd.Categorical.from_codes(columns[1][order], categories=inst_ids),
+            "item": pd.Categorical.from_codes(columns[2][order], categories=item_ids),
+            "response": columns[3][order].astype(float),
+            "response_status": pd.Categorical.from_codes(
+                columns[4][order].astype(np.int8), categories=list(ITEM_STATUS)
+            ),
         }
     )
-    item_responses = item_responses.sort_values(["response_id", "instrument"], kind="stable").reset_index(drop=True)
     return {"responses": responses, "item_responses": item_responses}

@@ -48,6 +48,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+#: libyaml's safe loader where PyYAML was built with it (same results, ten times faster)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Strict(BaseModel):
@@ -274,8 +276,8 @@ def check_file(path: Path) -> list[Problem]:
     except (OSError, UnicodeDecodeError) as exc:
         return [Problem(path, 1, "", f"cannot be read: {exc}")]
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         context = getattr(exc, "context_mark", None)
@@ -392,7 +394,7 @@ def load_instrument(path: Path) -> Instrument:
     problems = check_file(path)
     if problems:
         raise InstrumentError(problems)
-    return Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return Instrument.model_validate(yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER))
 
 
 def load_library(directory: Path) -> dict[str, Instrument]:
@@ -403,4 +405,4 @@ def load_library(directory: Path) -> dict[str, Instrument]:
     problems = [p for path in files for p in check_file(path)]
     if problems:
         raise InstrumentError(problems)
-    return {path.stem: Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8"))) for path in files}
+    return {path.stem: Instrument.model_validate(yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)) for path in files}

@@ -18,10 +18,10 @@ import pandas as pd
 
 from pipeline.errors import InputError
 from pipeline.instruments import Instrument, ResponseSet
+from pipeline.schemas import ITEM_STATUS
 from pipeline.study import SurveySource
 
 #: the status of one item cell, in the order of its small-integer code
-ITEM_STATUS = ("answered", "not_answered", "missing_code", "out_of_range", "unrecognised")
 ANSWERED, NOT_ANSWERED, MISSING_CODE, OUT_OF_RANGE, UNRECOGNISED = range(len(ITEM_STATUS))
 
 
@@ -106,38 +106,53 @@ def interpret(value: object, rs: ResponseSet, decimal: str = ".") -> tuple[float
     return _numeric(number, rs)
 
 
-def code_cells(block: pd.DataFrame, response_sets: list[ResponseSet], decimal: str = ".") -> CodedCells:
+def code_cells(
+    block: pd.DataFrame, response_sets: list[ResponseSet], decimal: str = ".", rows: np.ndarray | None = None
+) -> CodedCells:
     """Code every cell of ``block`` (rows x item columns, one response set per column).
 
-    Each distinct cell value is interpreted once (:func:`interpret`), so the cost grows
-    with the number of distinct values, not of cells.
+    ``rows`` (positions) selects the rows to code, in that order; all rows by default.
+
+    Each column is factorised (its distinct values found in one vectorised pass) and each
+    distinct value is interpreted once per response set (:func:`interpret`), so the cost
+    grows with the number of distinct values, not of cells.
     """
-    n_rows, n_cols = block.shape
+    n_rows = block.shape[0] if rows is None else len(rows)
+    n_cols = block.shape[1]
     codes = np.full((n_rows, n_cols), np.nan)
     status = np.full((n_rows, n_cols), NOT_ANSWERED, dtype=np.int8)
-    by_set: dict[int, list[int]] = {}
+    seen: dict[tuple[int, type, object], tuple[float, int]] = {}
     for j, rs in enumerate(response_sets):
-        by_set.setdefault(id(rs), []).append(j)
-    for columns in by_set.values():
-        rs = response_sets[columns[0]]
-        values = block.iloc[:, columns].to_numpy(dtype=object).ravel()
-        index, uniques = pd.factorize(values, use_na_sentinel=True)
-        table = [interpret(v, rs, decimal) for v in uniques] + [(math.nan, NOT_ANSWERED)]
+        column = block.iloc[:, j]
+        index, uniques = pd.factorize(column, use_na_sentinel=True)
+        uniques = list(uniques)
+        table = [seen.setdefault((id(rs), type(v), v), interpret(v, rs, decimal)) for v in uniques]
+        table.append((math.nan, NOT_ANSWERED))
         index = np.where(index < 0, len(table) - 1, index)
-        # True == 1 and False == 0 (equal hashes), so factorize files a bool and a number 0/1 as one
-        # value, interpreted as whichever came first; those cells are told apart here.
-        for k, unique in enumerate(uniques):
-            if not isinstance(unique, numbers.Number | np.bool_) or unique not in (0, 1):
-                continue
-            cells = np.flatnonzero(index == k)
-            is_bool = np.fromiter(map(isinstance, values[cells], repeat(bool | np.bool_)), bool, len(cells))
-            if is_bool.any() and not is_bool.all():
-                table += [interpret(float(unique), rs, decimal), (math.nan, UNRECOGNISED)]
-                index[cells[~is_bool]] = len(table) - 2
-                index[cells[is_bool]] = len(table) - 1
-        lookup_code = np.array([t[0] for t in table], dtype=float)
-        lookup_status = np.array([t[1] for t in table], dtype=np.int8)
-        index = index.reshape(n_rows, len(columns))
-        codes[:, columns] = lookup_code[index]
-        status[:, columns] = lookup_status[index]
+        if column.dtype == object:
+            index = _split_bools(index, uniques, column.to_numpy(dtype=object), table, rs, decimal)
+        if rows is not None:
+            index = index[rows]
+        codes[:, j] = np.array([t[0] for t in table], dtype=float)[index]
+        status[:, j] = np.array([t[1] for t in table], dtype=np.int8)[index]
     return CodedCells(codes, status)
+
+
+def _split_bools(
+    index: np.ndarray, uniques: list, values: np.ndarray, table: list, rs: ResponseSet, decimal: str
+) -> np.ndarray:
+    """Tell ``True``/``False`` apart from the numbers 1/0, which factorize files as one value.
+
+    ``True == 1`` and both hash alike, so a tick box and a genuine answer 1 would share the
+    interpretation of whichever came first; a boolean is never an answer code.
+    """
+    for k, unique in enumerate(uniques):
+        if not isinstance(unique, numbers.Number | np.bool_) or unique not in (0, 1):
+            continue
+        cells = np.flatnonzero(index == k)
+        is_bool = np.fromiter(map(isinstance, values[cells], repeat(bool | np.bool_)), bool, len(cells))
+        if is_bool.any() and not is_bool.all():
+            table += [interpret(float(unique), rs, decimal), (math.nan, UNRECOGNISED)]
+            index[cells[~is_bool]] = len(table) - 2
+            index[cells[is_bool]] = len(table) - 1
+    return index

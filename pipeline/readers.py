@@ -11,17 +11,28 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from pipeline.errors import InputError, UnreadableFileError
 from pipeline.study import Source
 
 QUALTRICS_HEADER_ROWS = 3
+#: text cells of delimited files: Arrow-backed strings, missing where the export is blank
+TEXT = pd.StringDtype("pyarrow")
+
+
+def cells(column: pd.Series) -> np.ndarray:
+    """Return a raw column's values as Python objects, with ``None`` wherever the export is blank."""
+    return column.to_numpy(dtype=object, na_value=None)
 
 
 @dataclass(frozen=True)
@@ -99,12 +110,53 @@ def _frame_from_records(path: Path, header: list[str], body: list[list[str]], li
             raise UnreadableFileError(
                 path, f"row {lines[n]} has {len(record)} fields but the header names {width} (wrong separator?)"
             )
-    cells = [(r + [""] * width)[:width] for _, r in keep]
+    cells = [[(c.strip() or None) for c in (r + [""] * width)[:width]] for _, r in keep]
     frame = pd.DataFrame(cells, columns=header, dtype=object) if cells else pd.DataFrame(columns=header, dtype=object)
-    frame = frame.replace({"": None}).map(lambda v: v.strip() if isinstance(v, str) else v)
-    frame = frame.replace({"": None})
     rows = np.array([lines[n] for n, _ in keep], dtype=np.int64)
-    return RawTable(path.name, frame, rows, {})
+    return RawTable(path.name, frame.astype(TEXT), rows, {})
+
+
+def _fast_table(path: Path, text: str, sep: str, header_rows: int) -> RawTable | None:
+    """Parse a simple delimited text with pyarrow; ``None`` when the exact parser is needed.
+
+    A file is simple when every record is one physical line (no line breaks inside quoted
+    values) and every record has the header's number of fields: then the row a person sees
+    is the line number.  Anything else (and every malformed file) goes to the standard
+    library's parser, which gives the same table more slowly and names the offending line.
+    """
+    if text.count('"') % 2:
+        return None  # an unterminated quote (a truncated file): the exact parser reports it
+    first = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep), None)
+    if not first:
+        return None
+    header = [h.strip() for h in first]
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(skip_rows_after_names=header_rows - 1, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(first, pa.string()), strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowKeyError, ValueError):
+        return None
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if table.num_rows + header_rows != lines or len(set(first)) != len(first):
+        return None
+    _check_header(path, header)
+    columns = {}
+    for name, column in zip(header, table.columns, strict=False):
+        trimmed = pc.utf8_trim_whitespace(column)
+        columns[name] = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    for column in table.columns[len(header) :]:
+        if pc.any(pc.not_equal(pc.utf8_trim_whitespace(column), "")).as_py():
+            return None  # values under an unnamed trailing column: the exact parser says where
+    frame = pa.table(columns).to_pandas(types_mapper={pa.string(): TEXT}.get)
+    keep = frame.notna().any(axis=1).to_numpy()
+    rows = np.arange(header_rows + 1, header_rows + 1 + table.num_rows, dtype=np.int64)[keep]
+    return RawTable(path.name, frame[keep].reset_index(drop=True), rows, {})
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -126,7 +178,11 @@ def _check_header(path: Path, header: list[str]) -> None:
 def read_csv(path: Path, source: Source) -> RawTable:
     """Read a delimited text file (separator, decimal mark and encoding from study.yaml)."""
     data = _check_bytes(path)
-    records, lines = _records(path, _text_of(path, data, source.csv.encoding), source.csv.sep)
+    text = _text_of(path, data, source.csv.encoding)
+    fast = _fast_table(path, text, source.csv.sep, header_rows=1)
+    if fast is not None:
+        return fast
+    records, lines = _records(path, text, source.csv.sep)
     if not records:
         raise UnreadableFileError(path, "the file has no header row")
     return _frame_from_records(path, records[0], records[1:], lines[1:])
@@ -135,15 +191,26 @@ def read_csv(path: Path, source: Source) -> RawTable:
 def read_qualtrics_csv(path: Path, source: Source) -> RawTable:
     """Read a Qualtrics CSV export: row 1 column codes, rows 2-3 question texts and ImportIds."""
     data = _check_bytes(path)
-    records, lines = _records(path, _text_of(path, data, source.csv.encoding), source.csv.sep)
+    text = _text_of(path, data, source.csv.encoding)
+    head = list(itertools.islice(csv.reader(io.StringIO(text, newline=""), delimiter=source.csv.sep), 3))
+    if len(head) == QUALTRICS_HEADER_ROWS and _import_ids(head[2]):
+        fast = _fast_table(path, text, source.csv.sep, header_rows=QUALTRICS_HEADER_ROWS)
+        if fast is not None:
+            return fast
+    records, lines = _records(path, text, source.csv.sep)
     if len(records) < QUALTRICS_HEADER_ROWS:
         raise UnreadableFileError(path, "a Qualtrics export has three header rows; this file has fewer rows")
-    import_ids = [c for c in records[2] if c.strip()]
-    if not import_ids or not all(c.strip().startswith('{"ImportId"') for c in import_ids):
+    if not _import_ids(records[2]):
         raise UnreadableFileError(
             path, "row 3 does not hold Qualtrics ImportIds; is it a plain CSV? (use `format: csv` in study.yaml)"
         )
     return _frame_from_records(path, records[0], records[QUALTRICS_HEADER_ROWS:], lines[QUALTRICS_HEADER_ROWS:])
+
+
+def _import_ids(record: list[str]) -> bool:
+    """Return whether a record is Qualtrics' third header row (``{"ImportId": ...}`` cells)."""
+    cells = [c.strip() for c in record if c.strip()]
+    return bool(cells) and all(c.startswith('{"ImportId"') for c in cells)
 
 
 def read_spss(path: Path, source: Source) -> RawTable:

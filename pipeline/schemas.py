@@ -16,6 +16,8 @@ ARMS = ["intervisie", "comparison"]
 FORMATS = ["in_person", "online"]
 OCCASIONS = ["wave", "session"]
 FLAGS = ["true", "false"]
+#: the status of an item cell (pipeline.items.ITEM_STATUS)
+ITEM_STATUS = ("answered", "not_answered", "missing_code", "out_of_range", "unrecognised")
 
 
 def _meta(unit: str = "", levels: str = "", source: str = "") -> dict[str, dict[str, str]]:
@@ -215,16 +217,17 @@ class Responses(pa.DataFrameModel):
 
 
 class ItemResponses(pa.DataFrameModel):
-    """item_responses.parquet: one row per submission and item of each instrument administered."""
+    """item_responses.parquet: one row per submission and item of each instrument administered.
+
+    Who and when are in ``responses.parquet`` (join on ``response_id``); the items of one
+    submission and instrument are stored together, in questionnaire order.
+    """
 
     response_id: Series[int] = pa.Field(ge=1, description="submission (responses.parquet)")
-    participant: Series[pd.StringDtype] = pa.Field(description="participant " + PSEUDONYM)
-    wave: Series[pd.StringDtype] = pa.Field(nullable=True, description="survey wave id; empty for session evaluations")
-    session: Series[pd.StringDtype] = pa.Field(nullable=True, description="session " + PSEUDONYM)
-    instrument: Series[pd.StringDtype] = pa.Field(
+    instrument: Series[pa.Category] = pa.Field(
         description="instrument id (instruments/<id>.yaml)", metadata=_meta(source="instruments/")
     )
-    item: Series[pd.StringDtype] = pa.Field(
+    item: Series[pa.Category] = pa.Field(
         description="item id within the instrument", metadata=_meta(source="instruments/")
     )
     response: Series[float] = pa.Field(
@@ -232,15 +235,14 @@ class ItemResponses(pa.DataFrameModel):
         description="answer code on the item's response set, before reverse keying; empty unless answered",
         metadata=_meta(unit="answer code", source="instruments/"),
     )
-    response_status: Series[pd.StringDtype] = pa.Field(
-        isin=["answered", "not_answered", "missing_code", "out_of_range", "unrecognised"],
+    response_status: Series[pa.Category] = pa.Field(
+        isin=list(ITEM_STATUS),
         description="what the export held",
-        metadata=_meta(levels="answered|not_answered|missing_code|out_of_range|unrecognised"),
+        metadata=_meta(levels="|".join(ITEM_STATUS)),
     )
 
     class Config:
         strict = True
-        unique = ["response_id", "item"]
 
 
 class ScaleScores(pa.DataFrameModel):

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import yaml
@@ -98,18 +99,40 @@ def ingest_metrics(accounting: pd.DataFrame, tables: dict[str, pd.DataFrame]) ->
     return json.dumps(metrics, indent=2, sort_keys=True) + "\n"
 
 
+def _wide(part: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
+    """Return one instrument's item responses as a response x item table of answer codes.
+
+    The ingest stage writes each submission's items together in questionnaire order, so the
+    table is a reshape; any other order (a table supplied by a researcher) is pivoted.
+    """
+    items = inst.item_ids()
+    k = len(items)
+    ids = part["response_id"].to_numpy()
+    if (
+        len(part) % k == 0
+        and (part["item"].to_numpy(dtype=object) == np.tile(np.array(items, dtype=object), len(part) // k)).all()
+        and (ids.reshape(-1, k) == ids[::k, None]).all()
+    ):
+        return pd.DataFrame(
+            part["response"].to_numpy(dtype=float).reshape(-1, k),
+            index=pd.Index(ids[::k], name="response_id"),
+            columns=items,
+        )
+    wide = part.pivot(index="response_id", columns="item", values="response")
+    return wide.reindex(columns=items)
+
+
 def score_table(
     responses: pd.DataFrame, item_responses: pd.DataFrame, instruments: dict[str, Instrument]
 ) -> pd.DataFrame:
     """Score every administered instrument of every submission (long form, one row per scale)."""
     keys = responses.set_index("response_id")[["participant", "wave", "session"]]
     parts = []
-    for inst_id, part in item_responses.groupby("instrument", sort=True):
+    for inst_id, part in item_responses.groupby("instrument", sort=True, observed=True):
         inst = instruments.get(str(inst_id))
         if inst is None:
             raise InputError(f"item_responses hold instrument '{inst_id}', which is not in the instrument library")
-        wide = part.pivot(index="response_id", columns="item", values="response").reindex(columns=inst.item_ids())
-        scored = score(wide, inst)
+        scored = score(_wide(part, inst), inst)
         scored.index.name = "response_id"
         parts.append(scored.reset_index().assign(instrument=inst.id))
     scores = pd.concat(parts, ignore_index=True)

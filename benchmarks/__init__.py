@@ -1,0 +1,1 @@
+"""Benchmarks: measured, compared with a reference in the same run, never asserted in tests."""
