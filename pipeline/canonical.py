@@ -59,6 +59,10 @@ REQUIRED: dict[str, set[str]] = {
 }
 #: fields whose values identify a person: never copied into the quality tables
 IDENTIFYING = {"participant_id", "group_id", "coach_id", "session_id"}
+#: bookkeeping fields: an unreadable value is set missing (and reported); the row is kept
+SOFT_FIELDS = {"submitted_at", "duration_seconds", "finished", "duration_hours", "cases_discussed"}
+#: roles whose exact duplicate rows (every canonical field equal) are excluded, keeping the first
+EXACT_DUPLICATES_EXCLUDED = {"roster", "sessions"}
 BOOLEAN_WORDS = {"true": ["true", "1", "ja", "yes", "waar"], "false": ["false", "0", "nee", "no", "onwaar"]}
 
 
@@ -115,14 +119,20 @@ def _as_date(values: pd.Series, fmt: str | None) -> tuple[pd.Series, pd.Series]:
     return out, failed
 
 
-def _as_number(values: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series]:
+def _as_number(values: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse numbers; returns (parsed, failed, dotted).
+
+    ``dotted`` marks text with a decimal point in a file whose decimal mark is a comma
+    (``"2.5"`` in a Dutch export): read as 2.5 and reported, never silently.
+    """
+
     def parse(v: object) -> float:
         if v is None or isinstance(v, bool):
             return np.nan
         if isinstance(v, numbers.Real):
             return float(v)
         if isinstance(v, str):
-            text = v.strip().replace(decimal, ".") if decimal != "." else v.strip()
+            text = v.strip().replace(decimal, ".") if decimal != "." and decimal in v else v.strip()
             try:
                 return float(text)
             except ValueError:
@@ -130,7 +140,8 @@ def _as_number(values: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series]:
         return np.nan
 
     out = values.map(parse).astype(float)
-    return out, values.notna() & out.isna()
+    dotted = values.map(lambda v: decimal != "." and isinstance(v, str) and "." in v and decimal not in v)
+    return out, values.notna() & out.isna(), dotted & out.notna()
 
 
 def _coded_lookup(field: str, source: Source, programmes: dict[str, list[str]], waves: list[str]) -> dict[str, str]:
@@ -165,7 +176,6 @@ def canonical_rows(
     check_fields(role, source)
     raw = table.frame
     frame = pd.DataFrame(index=pd.Index(table.rows, name="source_row"))
-    problems: dict[str, pd.Series] = {}
     for field, kind in FIELD_KINDS[role].items():
         column = source.columns.get(field)
         if column is None:
@@ -175,39 +185,49 @@ def canonical_rows(
         redact = field in IDENTIFYING
         if kind == "id":
             frame[field] = values.map(_as_id)
-        elif kind == "text":
+            continue
+        if kind == "text":
             frame[field] = values.map(lambda v: None if v is None else str(v))
-        elif kind == "date":
+            continue
+        if kind == "date":
             frame[field], failed = _as_date(values, source.date_format)
-            ledger.quarantine(
-                table.name,
-                frame.index[failed],
-                column,
-                "not_a_date",
-                values=values[failed],
-                redact=redact,
-                detail=f"expected format {source.date_format or 'ISO 8601 (YYYY-MM-DD)'}",
-            )
+            rule, detail = "not_a_date", f"expected format {source.date_format or 'ISO 8601 (YYYY-MM-DD)'}"
         elif kind == "number":
-            frame[field], failed = _as_number(values, source.csv.decimal)
-            ledger.quarantine(
-                table.name, frame.index[failed], column, "not_a_number", values=values[failed], redact=redact
+            frame[field], failed, dotted = _as_number(values, source.csv.decimal)
+            rule, detail = "not_a_number", ""
+            ledger.issue(
+                table.name,
+                frame.index[dotted],
+                column,
+                "decimal_point",
+                values=values[dotted],
+                action="kept",
+                detail="read with a decimal point",
             )
         else:
             lookup = _coded_lookup(field, source, programmes, waves)
             mapped = values.map(lambda v, lk=lookup: None if v is None else lk.get(str(_as_id(v)).casefold()))
             failed = values.notna() & mapped.isna()
-            ledger.quarantine(
+            frame[field] = mapped
+            rule, detail = "unknown_value", f"allowed: {sorted(set(lookup.values()))}"
+        if field in SOFT_FIELDS:  # bookkeeping: a bad value is dropped, the row is kept
+            ledger.issue(
                 table.name,
                 frame.index[failed],
                 column,
-                "unknown_value",
+                rule,
                 values=values[failed],
-                redact=redact,
-                detail=f"allowed: {sorted(set(lookup.values()))}",
+                action="set_missing",
+                detail=detail,
             )
-            frame[field] = mapped
-        problems[field] = pd.Series(False, index=frame.index)
+        else:
+            ledger.quarantine(
+                table.name, frame.index[failed], column, rule, values=values[failed], redact=redact, detail=detail
+            )
+    if role in EXACT_DUPLICATES_EXCLUDED:
+        pending = frame.loc[ledger.pending(table.name).intersection(frame.index)]
+        copies = pending.index[pending.astype(str).duplicated(keep="first").to_numpy()]
+        ledger.exclude(table.name, copies, "duplicate_row")
     schema = INPUT_SCHEMAS[role].to_schema()
     for field, checks in (dynamic_checks or {}).items():
         schema = schema.update_column(field, checks=checks)

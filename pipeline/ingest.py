@@ -60,7 +60,7 @@ def build_clean(
     """Build the clean tables from raw tables keyed by file name (see module docstring)."""
     ledger = Ledger()
     for role, source in study.sources():
-        ledger.register(source.file, role, raw[source.file].rows)
+        ledger.register(source.file, role, raw[source.file].rows, raw[source.file].blank_rows)
     common = {"programmes": study.programmes, "waves": list(study.waves)}
 
     roster = canonical_rows(

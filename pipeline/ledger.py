@@ -33,6 +33,9 @@ RULES: dict[str, str] = {
     "not_group_member": "the participant is not a member of the session's group",
     "session_before_start": "the session is dated before the group's programme started",
     "no_answers": "the submission answers no item of any instrument",
+    "blank_row": "a row with no value at all (a blank line, an empty row at the end of a sheet)",
+    "duplicate_row": "an exact copy of an earlier row (every field equal); the first is kept",
+    "decimal_point": "a decimal point in a file whose decimal mark is a comma; read as a decimal point",
     "superseded_duplicate": "a later (or more complete) submission of the same participant and occasion is kept",
     "out_of_range": "an answer outside the response set's codes; the item is set to missing",
     "unrecognised": "an answer that is neither a code, a value label nor a missing code; set to missing",
@@ -48,12 +51,15 @@ class Ledger:
         self._reason: dict[str, pd.Series] = {}
         self._role: dict[str, str] = {}
 
-    def register(self, file: str, role: str, rows: np.ndarray) -> None:
-        """Start the accounting of a source file: every row is pending."""
-        index = pd.Index(rows, name="source_row")
+    def register(self, file: str, role: str, rows: np.ndarray, blank_rows: np.ndarray | None = None) -> None:
+        """Start the accounting of a source file: every row is pending; blank rows are excluded at once."""
+        blank = np.asarray(blank_rows if blank_rows is not None else [], dtype=np.int64)
+        index = pd.Index(np.sort(np.concatenate([np.asarray(rows, dtype=np.int64), blank])), name="source_row")
         self._fate[file] = pd.Series(pd.NA, index=index, dtype="string")
         self._reason[file] = pd.Series(pd.NA, index=index, dtype="string")
         self._role[file] = role
+        if len(blank):
+            self.settle(file, blank, "excluded", "blank_row")
 
     def issue(
         self,

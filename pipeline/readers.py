@@ -13,7 +13,7 @@ import csv
 import io
 import itertools
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,8 @@ class RawTable:
     frame: pd.DataFrame
     rows: np.ndarray
     value_labels: dict[str, dict[float, str]]
+    #: rows with no value at all (blank lines, trailing empty rows): not data, but accounted for
+    blank_rows: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
 
 
 def _check_bytes(path: Path) -> bytes:
@@ -113,7 +115,8 @@ def _frame_from_records(path: Path, header: list[str], body: list[list[str]], li
     cells = [[(c.strip() or None) for c in (r + [""] * width)[:width]] for _, r in keep]
     frame = pd.DataFrame(cells, columns=header, dtype=object) if cells else pd.DataFrame(columns=header, dtype=object)
     rows = np.array([lines[n] for n, _ in keep], dtype=np.int64)
-    return RawTable(path.name, frame.astype(TEXT), rows, {})
+    blank = np.setdiff1d(np.array(lines[: len(body)], dtype=np.int64), rows)
+    return RawTable(path.name, frame.astype(TEXT), rows, {}, blank)
 
 
 def _fast_table(path: Path, text: str, sep: str, header_rows: int) -> RawTable | None:
@@ -155,8 +158,8 @@ def _fast_table(path: Path, text: str, sep: str, header_rows: int) -> RawTable |
             return None  # values under an unnamed trailing column: the exact parser says where
     frame = pa.table(columns).to_pandas(types_mapper={pa.string(): TEXT}.get)
     keep = frame.notna().any(axis=1).to_numpy()
-    rows = np.arange(header_rows + 1, header_rows + 1 + table.num_rows, dtype=np.int64)[keep]
-    return RawTable(path.name, frame[keep].reset_index(drop=True), rows, {})
+    numbers = np.arange(header_rows + 1, header_rows + 1 + table.num_rows, dtype=np.int64)
+    return RawTable(path.name, frame[keep].reset_index(drop=True), numbers[keep], {}, numbers[~keep])
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -232,8 +235,8 @@ def read_spss(path: Path, source: Source) -> RawTable:
     frame = frame.astype(object).where(frame.notna(), None)
     frame = frame.map(lambda v: (v.strip() or None) if isinstance(v, str) else v)
     keep = frame.notna().any(axis=1).to_numpy()
-    rows = np.arange(1, len(frame) + 1)[keep]
-    return RawTable(path.name, frame[keep].reset_index(drop=True), rows, labels)
+    numbers = np.arange(1, len(frame) + 1, dtype=np.int64)
+    return RawTable(path.name, frame[keep].reset_index(drop=True), numbers[keep], labels, numbers[~keep])
 
 
 def read_xlsx(path: Path, source: Source) -> RawTable:
@@ -264,7 +267,8 @@ def read_xlsx(path: Path, source: Source) -> RawTable:
     table = pd.DataFrame([r for _, r in keep], columns=header, dtype=object)
     table = table.map(lambda v: (v.strip() or None) if isinstance(v, str) else v)
     rows = np.array([n + 2 for n, _ in keep], dtype=np.int64)
-    return RawTable(path.name, table, rows, {})
+    blank = np.setdiff1d(np.arange(2, len(body) + 2, dtype=np.int64), rows)
+    return RawTable(path.name, table, rows, {}, blank)
 
 
 READERS = {"csv": read_csv, "qualtrics_csv": read_qualtrics_csv, "spss": read_spss, "xlsx": read_xlsx}

@@ -97,10 +97,10 @@ def test_a_new_instrument_file_is_checked_ingested_and_scored(tmp_path: Path) ->
     scores = pd.read_parquet(project / "data_clean" / "scale_scores.parquet")
     who5 = scores[scores["scale"] == "who5"]
     key = b"DEMO-ONLY-test-key-for-the-mini-study-fixture"
-    # only P001's t1 row is clean (t7 is an unknown wave, P003 answered nothing, P004's date is not ISO):
-    # 5+4+3+2+1 = 15 -> x4 = 60 (pomp: mean 3 on 0..5 -> 60)
-    assert who5["participant"].tolist() == [pseudonym(key, "participant", "P001")]
-    assert_allclose(who5["score"].to_numpy(), [60.0], rtol=0, atol=1e-12)
+    # P001 and P004 have clean t1 rows (t7 is an unknown wave, P003 answered nothing):
+    # P001 5+4+3+2+1 = 15 -> x4 = 60 (pomp: mean 3 on 0..5 -> 60); P004 3 x 5 = 15 -> 60
+    assert who5["participant"].tolist() == [pseudonym(key, "participant", p) for p in ("P001", "P004")]
+    assert_allclose(who5["score"].to_numpy(), [60.0, 60.0], rtol=0, atol=1e-12)
     dictionary = pd.read_csv(project / "data_clean" / "data_dictionary.csv")
     levels = dictionary.loc[dictionary["column"] == "scale", "levels"].iloc[0]
     assert "who5" in levels.split("|")

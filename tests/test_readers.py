@@ -162,11 +162,11 @@ def test_semicolons_and_decimal_commas_stay_text_until_the_canonical_layer(tmp_p
         {"Sessie-ID": "S2", "Duur (uur)": "1,75", "Aantal": None},
         {"Sessie-ID": "S3", "Duur (uur)": "twee", "Aantal": "3"},
     ]
-    hours, failed = _as_number(table.frame["Duur (uur)"], decimal=",")
+    hours, failed, _dotted = _as_number(table.frame["Duur (uur)"], decimal=",")
     assert hours.iloc[:2].tolist() == [2.5, 1.75]
     assert math.isnan(hours.iloc[2])
     assert failed.tolist() == [False, False, True]  # "twee" is reported, not guessed
-    count, failed = _as_number(table.frame["Aantal"], decimal=",")
+    count, failed, _dotted = _as_number(table.frame["Aantal"], decimal=",")
     assert count.iloc[[0, 2]].tolist() == [2.0, 3.0]
     assert math.isnan(count.iloc[1])
     assert failed.tolist() == [False, False, False]  # empty is missing, not a failure
@@ -174,13 +174,22 @@ def test_semicolons_and_decimal_commas_stay_text_until_the_canonical_layer(tmp_p
 
 def test_as_number_with_decimal_comma() -> None:
     values = pd.Series(["2,5", " 3 ", "0,25", 4, 1.5, None, "1.234,5", "abc", True], dtype=object)
-    out, failed = _as_number(values, decimal=",")
+    out, failed, dotted = _as_number(values, decimal=",")
     assert out.iloc[:5].tolist() == [2.5, 3.0, 0.25, 4.0, 1.5]
     assert out.iloc[5:].isna().all()
     assert failed.tolist() == [False, False, False, False, False, False, True, True, True]
-    out, failed = _as_number(pd.Series(["2,5", "2.5"], dtype=object), decimal=".")
+    assert not dotted.any()
+    out, failed, dotted = _as_number(pd.Series(["2,5", "2.5"], dtype=object), decimal=".")
     assert math.isnan(out.iloc[0]) and out.iloc[1] == 2.5
     assert failed.tolist() == [True, False]
+    assert not dotted.any()  # a point is the declared mark here
+
+
+def test_a_decimal_point_in_a_comma_file_is_read_and_reported() -> None:
+    out, failed, dotted = _as_number(pd.Series(["2.5", "2,5", "1.234,5"], dtype=object), decimal=",")
+    assert out.iloc[0] == 2.5 and out.iloc[1] == 2.5 and math.isnan(out.iloc[2])
+    assert failed.tolist() == [False, False, True]
+    assert dotted.tolist() == [True, False, False]
 
 
 def test_quoted_fields_keep_separators_quotes_and_line_breaks(tmp_path: Path) -> None:
