@@ -9,6 +9,7 @@ all violations of a file are found in one pass).
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from datetime import date, datetime
 
 import numpy as np
@@ -97,6 +98,19 @@ def check_fields(role: str, source: Source) -> None:
         )
 
 
+def map_distinct(values: pd.Series, func: Callable[[object], object]) -> pd.Series:
+    """Apply ``func`` to each distinct value once (``None`` for missing) and spread the results.
+
+    Raw columns repeat their values (a participant ID on every attendance row), so this is
+    the same as ``values.map(func)`` at the cost of the distinct values only.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[:-1] = [func(v) for v in uniques]
+    table[-1] = func(None)
+    return pd.Series(table[codes], index=values.index, dtype=object)
+
+
 def _as_id(value: object) -> object:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
@@ -106,17 +120,22 @@ def _as_id(value: object) -> object:
 
 
 def _as_date(values: pd.Series, fmt: str | None) -> tuple[pd.Series, pd.Series]:
-    """Parse dates; returns (parsed, failed) where failed marks present but unparseable cells."""
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    is_dt = values.map(lambda v: isinstance(v, datetime | date | pd.Timestamp))
+    """Parse dates; returns (parsed, failed) where failed marks present but unparseable cells.
+
+    Date cells (Excel) are taken as they are; text must follow ``fmt`` (ISO 8601 without one);
+    anything else (a number, say) is not a date.  Each distinct value is parsed once.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    parsed = pd.Series(pd.NaT, index=range(len(uniques) + 1), dtype="datetime64[ns]")
+    is_dt = np.array([isinstance(v, datetime | date | pd.Timestamp) for v in uniques] + [False])
+    is_text = np.array([isinstance(v, str) for v in uniques] + [False])
     if is_dt.any():
-        out[is_dt] = pd.to_datetime(values[is_dt].map(pd.Timestamp))
-    is_text = values.map(lambda v: isinstance(v, str))
+        parsed[is_dt] = pd.to_datetime([pd.Timestamp(v) for v, d in zip(uniques, is_dt, strict=False) if d])
     if is_text.any():
-        kwargs = {"format": fmt} if fmt else {"format": "ISO8601"}
-        out[is_text] = pd.to_datetime(values[is_text], errors="coerce", **kwargs)
-    failed = values.notna() & out.isna()
-    return out, failed
+        text = [v for v, t in zip(uniques, is_text, strict=False) if t]
+        parsed[is_text] = pd.to_datetime(text, errors="coerce", format=fmt or "ISO8601")
+    out = pd.Series(parsed.to_numpy()[codes], index=values.index)
+    return out, values.notna() & out.isna()
 
 
 def _as_number(values: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -139,9 +158,9 @@ def _as_number(values: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series, p
                 return np.nan
         return np.nan
 
-    out = values.map(parse).astype(float)
-    dotted = values.map(lambda v: decimal != "." and isinstance(v, str) and "." in v and decimal not in v)
-    return out, values.notna() & out.isna(), dotted & out.notna()
+    out = map_distinct(values, parse).astype(float)
+    dotted = map_distinct(values, lambda v: decimal != "." and isinstance(v, str) and "." in v and decimal not in v)
+    return out, values.notna() & out.isna(), dotted.astype(bool) & out.notna()
 
 
 def _coded_lookup(field: str, source: Source, programmes: dict[str, list[str]], waves: list[str]) -> dict[str, str]:
@@ -184,10 +203,10 @@ def canonical_rows(
         values = pd.Series(cells(raw[column]), index=frame.index, dtype=object)
         redact = field in IDENTIFYING
         if kind == "id":
-            frame[field] = values.map(_as_id)
+            frame[field] = map_distinct(values, _as_id)
             continue
         if kind == "text":
-            frame[field] = values.map(lambda v: None if v is None else str(v))
+            frame[field] = map_distinct(values, lambda v: None if v is None else str(v))
             continue
         if kind == "date":
             frame[field], failed = _as_date(values, source.date_format)
@@ -206,7 +225,7 @@ def canonical_rows(
             )
         else:
             lookup = _coded_lookup(field, source, programmes, waves)
-            mapped = values.map(lambda v, lk=lookup: None if v is None else lk.get(str(_as_id(v)).casefold()))
+            mapped = map_distinct(values, lambda v, lk=lookup: None if v is None else lk.get(str(_as_id(v)).casefold()))
             failed = values.notna() & mapped.isna()
             frame[field] = mapped
             rule, detail = "unknown_value", f"allowed: {sorted(set(lookup.values()))}"

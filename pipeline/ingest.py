@@ -21,7 +21,7 @@ from pipeline.canonical import canonical_rows
 from pipeline.instruments import Instrument
 from pipeline.items import ITEM_STATUS, NOT_ANSWERED, OUT_OF_RANGE, UNRECOGNISED, code_cells, item_columns
 from pipeline.ledger import Ledger
-from pipeline.pseudonymise import normalise_id, pseudonymise
+from pipeline.pseudonymise import Pseudonymiser, normalise_id
 from pipeline.readers import RawTable
 from pipeline.study import Study, SurveySource
 
@@ -59,6 +59,7 @@ def build_clean(
 ) -> CleanData:
     """Build the clean tables from raw tables keyed by file name (see module docstring)."""
     ledger = Ledger()
+    pseudo = Pseudonymiser(key)
     for role, source in study.sources():
         ledger.register(source.file, role, raw[source.file].rows, raw[source.file].blank_rows)
     common = {"programmes": study.programmes, "waves": list(study.waves)}
@@ -83,24 +84,24 @@ def build_clean(
     tables: dict[str, pd.DataFrame] = {}
     tables["participants"] = pd.DataFrame(
         {
-            "participant": pseudonymise(key, "participant", roster["participant_id"]).to_numpy(),
+            "participant": pseudo("participant", roster["participant_id"]).to_numpy(),
             "programme": roster["programme"].to_numpy(),
             "arm": roster["arm"].to_numpy(),
-            "group": pseudonymise(key, "group", roster["group_id"]).to_numpy(),
-            "coach": pseudonymise(key, "coach", roster["coach_id"]).to_numpy(),
+            "group": pseudo("group", roster["group_id"]).to_numpy(),
+            "coach": pseudo("coach", roster["coach_id"]).to_numpy(),
             "format": roster["format"].to_numpy(),
             "start_date": roster["start_date"].to_numpy(),
         }
     ).astype({c: "string" for c in ("participant", "programme", "arm", "group", "coach", "format")})
-    tables["groups"] = _groups(roster, key)
+    tables["groups"] = _groups(roster, pseudo)
 
     sessions = pd.DataFrame()
     if study.sessions is not None:
         sessions = _sessions(raw[study.sessions.file], study, roster, ledger, common)
         tables["sessions"] = pd.DataFrame(
             {
-                "session": pseudonymise(key, "session", sessions["session_id"]).to_numpy(),
-                "group": pseudonymise(key, "group", sessions["group_id"]).to_numpy(),
+                "session": pseudo("session", sessions["session_id"]).to_numpy(),
+                "group": pseudo("group", sessions["group_id"]).to_numpy(),
                 "date": sessions["date"].to_numpy(),
                 "duration_hours": sessions["duration_hours"].to_numpy(dtype=float),
                 "method": sessions["method"].astype("string").to_numpy(),
@@ -134,14 +135,14 @@ def build_clean(
         ledger.settle(src.file, rows.index, "clean", "")
         tables["attendance"] = pd.DataFrame(
             {
-                "session": pseudonymise(key, "session", rows["session_id"]).to_numpy(),
-                "participant": pseudonymise(key, "participant", rows["participant_id"]).to_numpy(),
+                "session": pseudo("session", rows["session_id"]).to_numpy(),
+                "participant": pseudo("participant", rows["participant_id"]).to_numpy(),
                 "attended": (rows["attended"] == "true").to_numpy(),
             }
         ).astype({"session": "string", "participant": "string"})
 
     surveys = [_survey(raw[s.file], s, instruments, people, session_group, ledger, common) for s in study.surveys]
-    tables.update(_responses(surveys, study, params, ledger, key))
+    tables.update(_responses(surveys, study, params, ledger, pseudo))
     return CleanData(tables, ledger)
 
 
@@ -155,7 +156,7 @@ def raw_ids_of_refusers(table: RawTable, study: Study) -> list[str]:
     return [str(v) for v in table.frame.loc[refused, column].dropna()]
 
 
-def _groups(roster: pd.DataFrame, key: bytes) -> pd.DataFrame:
+def _groups(roster: pd.DataFrame, pseudo: Pseudonymiser) -> pd.DataFrame:
     grouped = roster[roster["group_id"].notna()].groupby("group_id", sort=True)
     first = grouped.agg(
         programme=("programme", "first"),
@@ -166,9 +167,9 @@ def _groups(roster: pd.DataFrame, key: bytes) -> pd.DataFrame:
     ).reset_index()
     return pd.DataFrame(
         {
-            "group": pseudonymise(key, "group", first["group_id"]).to_numpy(),
+            "group": pseudo("group", first["group_id"]).to_numpy(),
             "programme": first["programme"].to_numpy(),
-            "coach": pseudonymise(key, "coach", first["coach_id"]).to_numpy(),
+            "coach": pseudo("coach", first["coach_id"]).to_numpy(),
             "format": first["format"].to_numpy(),
             "n_members": first["n_members"].astype("int64").to_numpy(),
             "start_date": first["start_date"].to_numpy(),
@@ -282,7 +283,7 @@ def _survey(
 
 
 def _responses(
-    parts: list[_SurveyPart], study: Study, params: IngestParams, ledger: Ledger, key: bytes
+    parts: list[_SurveyPart], study: Study, params: IngestParams, ledger: Ledger, pseudo: Pseudonymiser
 ) -> dict[str, pd.DataFrame]:
     """Settle duplicates across all files of an occasion; build responses and item_responses."""
     frames = []
@@ -313,11 +314,11 @@ def _responses(
     responses = pd.DataFrame(
         {
             "response_id": kept["response_id"].astype("int64"),
-            "participant": pseudonymise(key, "participant", kept["participant_id"]),
+            "participant": pseudo("participant", kept["participant_id"]),
             "occasion": kept["_occasion"].astype("string"),
             "wave": kept["wave"].astype("string"),
             "months": kept["wave"].map(months).astype(float),
-            "session": pseudonymise(key, "session", kept["session_id"]),
+            "session": pseudo("session", kept["session_id"]),
             "source_file": kept["_part"].map(lambda n: parts[n].source.file).astype("string"),
             "source_row": kept["_row"].astype("int64"),
             "submitted_at": pd.to_datetime(kept["submitted_at"]),
@@ -331,24 +332,36 @@ def _responses(
     chunks: list[tuple[np.ndarray, ...]] = []
     for n, part in enumerate(parts):
         ledger.settle(part.source.file, kept.loc[kept["_part"] == n, "_row"], "clean", "")
-        sub = responses[kept["_part"].to_numpy() == n]
-        position = part.rows.index.get_indexer(sub["source_row"])
-        for inst_id, (ids, codes, status) in part.coded.items():
-            c, s = codes[position], status[position]
-            administered = (s != NOT_ANSWERED).any(axis=1)
-            c, s, who = c[administered], s[administered], sub["response_id"].to_numpy()[administered]
-            k = c.shape[1]
-            chunks.append(
-                (
-                    np.repeat(who, k),
-                    np.full(len(who) * k, inst_ids.index(inst_id), dtype=np.int16),
-                    np.tile(np.array([item_code[i] for i in ids], dtype=np.int32), len(who)),
-                    c.ravel(),
-                    s.ravel(),
-                )
+        who = responses["response_id"].to_numpy()[kept["_part"].to_numpy() == n]
+        position = part.rows.index.get_indexer(kept.loc[kept["_part"] == n, "_row"])
+        if not part.coded or not len(who):
+            continue
+        blocks = list(part.coded.items())
+        codes = np.hstack([c[position] for _i, (_ids, c, _s) in blocks])
+        status = np.hstack([s[position] for _i, (_ids, _c, s) in blocks])
+        # an instrument none of whose items a submission touched was not administered to it
+        administered = np.hstack(
+            [
+                np.repeat((s[position] != NOT_ANSWERED).any(axis=1)[:, None], s.shape[1], axis=1)
+                for _i, (_ids, _c, s) in blocks
+            ]
+        )
+        inst_of = np.concatenate([np.full(len(ids), inst_ids.index(i), dtype=np.int16) for i, (ids, _c, _s) in blocks])
+        item_of = np.concatenate([[item_code[x] for x in ids] for _i, (ids, _c, _s) in blocks]).astype(np.int32)
+        shape = codes.shape
+        # boolean indexing keeps row-major order: each submission's items together, in questionnaire order
+        chunks.append(
+            (
+                np.broadcast_to(who[:, None], shape)[administered],
+                np.broadcast_to(inst_of, shape)[administered],
+                np.broadcast_to(item_of, shape)[administered],
+                codes[administered],
+                status[administered],
             )
-    columns = [np.concatenate(parts_) for parts_ in zip(*chunks, strict=True)] if chunks else [np.array([])] * 5
-    order = np.lexsort((columns[1], columns[0]))  # by submission, then instrument; items keep their order
+        )
+    columns = [np.concatenate(c) for c in zip(*chunks, strict=True)] if chunks else [np.array([], dtype=int)] * 5
+    ids = columns[0]  # already in response_id order (files, then rows); sorted here only if not
+    order = slice(None) if (np.diff(ids) >= 0).all() else np.argsort(ids, kind="stable")
     item_responses = pd.DataFrame(
         {
             "response_id": columns[0][order].astype("int64"),

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from pipeline.errors import PrivacyError
@@ -64,15 +65,46 @@ def pseudonym(key: bytes, kind: str, raw: object) -> str:
     return PREFIX[kind] + digest[:16]
 
 
+class Pseudonymiser:
+    """Pseudonymises columns with one key, remembering every identifier it has hashed.
+
+    A study's participant IDs recur in the roster, the attendance list and every survey; each
+    distinct ID is normalised and hashed once per run.  Two different identifiers that would
+    share a pseudonym stop the run (:class:`~pipeline.errors.PrivacyError`).
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._seen: dict[tuple[str, object], str | None] = {}
+        self._hashed: dict[str, str] = {}
+        self._taken: dict[str, str] = {}
+
+    def _one(self, kind: str, raw: object) -> str | None:
+        memo = (kind, type(raw), raw)
+        if memo not in self._seen:
+            normal = normalise_id(raw)  # a blank identifier is missing, not one shared "person"
+            self._seen[memo] = self._hash(kind, normal) if normal else None
+        return self._seen[memo]
+
+    def _hash(self, kind: str, normal: str) -> str:
+        message = f"{kind}:{normal}"
+        if message not in self._hashed:
+            name = PREFIX[kind] + hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()[:16]
+            if self._taken.setdefault(name, message) != message:
+                raise PrivacyError(f"two different {kind} identifiers share a pseudonym; report this as a bug")
+            self._hashed[message] = name
+        return self._hashed[message]
+
+    def __call__(self, kind: str, ids: pd.Series) -> pd.Series:
+        """Return the pseudonyms of a column of identifiers (missing stays missing)."""
+        codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+        table = np.array([self._one(kind, v) for v in uniques] + [None], dtype=object)
+        return pd.Series(table[codes], index=ids.index, dtype="string")
+
+
 def pseudonymise(key: bytes, kind: str, ids: pd.Series) -> pd.Series:
     """Pseudonymise a column of identifiers (missing stays missing); each distinct id is hashed once.
 
     A blank identifier (empty after trimming) is missing too, not one shared "person".
     """
-    normalised = ids.map(normalise_id, na_action="ignore")
-    normalised = normalised.where(normalised != "")
-    distinct = pd.unique(normalised.dropna())
-    table = {d: PREFIX[kind] + hmac.new(key, f"{kind}:{d}".encode(), hashlib.sha256).hexdigest()[:16] for d in distinct}
-    if len(set(table.values())) != len(table):
-        raise PrivacyError(f"two different {kind} identifiers share a pseudonym; report this as a bug")
-    return normalised.map(table, na_action="ignore").astype("string")
+    return Pseudonymiser(key)(kind, ids)

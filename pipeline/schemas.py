@@ -243,17 +243,18 @@ class ItemResponses(pa.DataFrameModel):
 
     class Config:
         strict = True
+        coerce = True  # text columns are stored as categories; supplied text is accepted
 
 
 class ScaleScores(pa.DataFrameModel):
     """scale_scores.parquet: one row per submission and scale (long form)."""
 
     response_id: Series[int] = pa.Field(ge=1, description="submission (responses.parquet)")
-    participant: Series[pd.StringDtype] = pa.Field(description="participant " + PSEUDONYM)
-    wave: Series[pd.StringDtype] = pa.Field(nullable=True, description="survey wave id; empty for session evaluations")
-    session: Series[pd.StringDtype] = pa.Field(nullable=True, description="session " + PSEUDONYM)
-    instrument: Series[pd.StringDtype] = pa.Field(description="instrument id", metadata=_meta(source="instruments/"))
-    scale: Series[pd.StringDtype] = pa.Field(
+    participant: Series[pa.Category] = pa.Field(description="participant " + PSEUDONYM)
+    wave: Series[pa.Category] = pa.Field(nullable=True, description="survey wave id; empty for session evaluations")
+    session: Series[pa.Category] = pa.Field(nullable=True, description="session " + PSEUDONYM)
+    instrument: Series[pa.Category] = pa.Field(description="instrument id", metadata=_meta(source="instruments/"))
+    scale: Series[pa.Category] = pa.Field(
         description="scale id (unique across instruments)", metadata=_meta(source="instruments/")
     )
     score: Series[float] = pa.Field(
@@ -263,7 +264,7 @@ class ScaleScores(pa.DataFrameModel):
     )
     n_items: Series[int] = pa.Field(ge=1, description="items in the scale")
     n_answered: Series[int] = pa.Field(ge=0, description="items answered")
-    score_status: Series[pd.StringDtype] = pa.Field(
+    score_status: Series[pa.Category] = pa.Field(
         isin=["ok", "too_few_items", "scored_below_min"],
         description="validity of the score",
         metadata=_meta(levels="ok|too_few_items|scored_below_min"),
@@ -271,6 +272,7 @@ class ScaleScores(pa.DataFrameModel):
 
     class Config:
         strict = True
+        coerce = True  # text columns are stored as categories; supplied text is accepted
         unique = ["response_id", "scale"]
 
 

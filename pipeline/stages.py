@@ -99,62 +99,75 @@ def ingest_metrics(accounting: pd.DataFrame, tables: dict[str, pd.DataFrame]) ->
     return json.dumps(metrics, indent=2, sort_keys=True) + "\n"
 
 
-def _wide(part: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
+def _wide(response_ids: np.ndarray, items: np.ndarray, answers: np.ndarray, inst: Instrument) -> pd.DataFrame:
     """Return one instrument's item responses as a response x item table of answer codes.
 
     The ingest stage writes each submission's items together in questionnaire order, so the
     table is a reshape; any other order (a table supplied by a researcher) is pivoted.
     """
-    items = inst.item_ids()
-    k = len(items)
-    ids = part["response_id"].to_numpy()
-    if (
-        len(part) % k == 0
-        and (part["item"].to_numpy(dtype=object) == np.tile(np.array(items, dtype=object), len(part) // k)).all()
-        and (ids.reshape(-1, k) == ids[::k, None]).all()
-    ):
-        return pd.DataFrame(
-            part["response"].to_numpy(dtype=float).reshape(-1, k),
-            index=pd.Index(ids[::k], name="response_id"),
-            columns=items,
-        )
-    wide = part.pivot(index="response_id", columns="item", values="response")
-    return wide.reindex(columns=items)
+    order = inst.item_ids()
+    k = len(order)
+    n = len(items) // k
+    if len(items) == n * k and (items == np.tile(np.array(order, dtype=object), n)).all():
+        ids = response_ids.reshape(n, k)
+        if (ids == ids[:, :1]).all():
+            return pd.DataFrame(answers.reshape(n, k), index=pd.Index(ids[:, 0], name="response_id"), columns=order)
+    long = pd.DataFrame({"response_id": response_ids, "item": items, "response": answers})
+    return long.pivot(index="response_id", columns="item", values="response").reindex(columns=order)
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Return the category codes and categories of a text column (categorical or not)."""
+    categorical = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")
+    return categorical.cat.codes.to_numpy(), categorical.cat.categories
 
 
 def score_table(
     responses: pd.DataFrame, item_responses: pd.DataFrame, instruments: dict[str, Instrument]
 ) -> pd.DataFrame:
-    """Score every administered instrument of every submission (long form, one row per scale)."""
-    keys = responses.set_index("response_id")[["participant", "wave", "session"]]
+    """Score every administered instrument of every submission (long form, one row per scale).
+
+    Works on the category codes of the long item table, so that a study of 100,000
+    participants (tens of millions of item rows) is scored without copying its text.
+    """
+    response_ids = item_responses["response_id"].to_numpy()
+    answers = item_responses["response"].to_numpy(dtype=float)
+    inst_codes, inst_names = _codes(item_responses["instrument"])
+    item_codes, item_names = _codes(item_responses["item"])
+    item_names = np.asarray(item_names, dtype=object)
     parts = []
-    for inst_id, part in item_responses.groupby("instrument", sort=True, observed=True):
+    for k, inst_id in enumerate(inst_names):
         inst = instruments.get(str(inst_id))
         if inst is None:
             raise InputError(f"item_responses hold instrument '{inst_id}', which is not in the instrument library")
-        scored = score(_wide(part, inst), inst)
-        scored.index.name = "response_id"
-        parts.append(scored.reset_index().assign(instrument=inst.id))
+        rows = np.flatnonzero(inst_codes == k)
+        wide = _wide(response_ids[rows], item_names[item_codes[rows]], answers[rows], inst)
+        scored = score(wide, inst)
+        parts.append(scored.reset_index(names="response_id").assign(instrument=inst.id))
     scores = pd.concat(parts, ignore_index=True)
-    scores = scores.join(keys, on="response_id")
-    scores = scores[
-        [
-            "response_id",
-            "participant",
-            "wave",
-            "session",
-            "instrument",
-            "scale",
-            "score",
-            "n_items",
-            "n_answered",
-            "score_status",
-        ]
+    position = pd.Index(responses["response_id"]).get_indexer(scores["response_id"])
+    if (position < 0).any():
+        raise InputError("item_responses name response_id(s) that responses.parquet does not have")
+    for column in ("participant", "wave", "session"):
+        codes, names = _codes(responses[column])
+        scores[column] = pd.Categorical.from_codes(codes[position], categories=names)
+    for column in ("instrument", "scale", "score_status"):
+        scores[column] = scores[column].astype("category")
+    order = np.lexsort((scores["scale"].cat.codes, scores["instrument"].cat.codes, scores["response_id"].to_numpy()))
+    columns = [
+        "response_id",
+        "participant",
+        "wave",
+        "session",
+        "instrument",
+        "scale",
+        "score",
+        "n_items",
+        "n_answered",
+        "score_status",
     ]
-    scores = scores.astype(
-        {"instrument": "string", "scale": "string", "score_status": "string", "n_items": "int64", "n_answered": "int64"}
-    )
-    return scores.sort_values(["response_id", "instrument", "scale"], kind="stable").reset_index(drop=True)
+    scores = scores.iloc[order][columns].reset_index(drop=True)
+    return scores.astype({"n_items": "int64", "n_answered": "int64"})
 
 
 def run_score(
