@@ -1,0 +1,1 @@
+"""Clean data -> results: reliability, change, mixed-effects growth models (reads only ``data_clean/``)."""
