@@ -33,7 +33,7 @@ from pipeline.study import load_study
 ROOT = Path(__file__).parents[1]
 
 
-def pyarrow_read_seconds(study_dir: Path, repeat: int) -> float:
+def pyarrow_read_seconds(study_dir: Path, repeat: int, *, threads: bool = True) -> float:
     """Return the best wall time of reading every raw file of a CSV study with pyarrow alone."""
     study = load_study(study_dir / "study.yaml")
     best = float("inf")
@@ -43,7 +43,9 @@ def pyarrow_read_seconds(study_dir: Path, repeat: int) -> float:
             skip = 2 if source.format == "qualtrics_csv" else 0
             pacsv.read_csv(
                 study_dir / source.file,
-                read_options=pacsv.ReadOptions(encoding=source.csv.encoding, skip_rows_after_names=skip),
+                read_options=pacsv.ReadOptions(
+                    encoding=source.csv.encoding, skip_rows_after_names=skip, use_threads=threads
+                ),
                 parse_options=pacsv.ParseOptions(delimiter=source.csv.sep, newlines_in_values=True),
             )
         best = min(best, time.perf_counter() - start)
@@ -59,6 +61,7 @@ def measure(size: int, work: Path, repeat: int) -> dict:
     simulate_s = time.perf_counter() - start
     raw_mib = sum(p.stat().st_size for p in study_dir.glob("*.csv")) / 2**20
     reference = pyarrow_read_seconds(study_dir, repeat)
+    single = pyarrow_read_seconds(study_dir, repeat, threads=False)
     out = work / f"clean_{size}"
     start = time.perf_counter()
     child = subprocess.run(
@@ -73,11 +76,13 @@ def measure(size: int, work: Path, repeat: int) -> dict:
         "raw_csv_mib": round(raw_mib, 1),
         "simulate_s": round(simulate_s, 2),
         "pyarrow_read_s": round(reference, 3),
+        "pyarrow_read_1thread_s": round(single, 3),
         "ingest_s": round(timing["ingest_s"], 2),
         "score_s": round(timing["score_s"], 2),
         "pipeline_s": round(timing["ingest_s"] + timing["score_s"], 2),
         "process_wall_s": round(wall, 2),
         "ratio_to_pyarrow": round((timing["ingest_s"] + timing["score_s"]) / reference, 1),
+        "ratio_to_pyarrow_1thread": round((timing["ingest_s"] + timing["score_s"]) / single, 1),
         "peak_rss_mib": round(timing["peak_rss_mib"], 1),
         "rss_mib_per_1000": round(timing["peak_rss_mib"] / size * 1000, 2),
     }
@@ -96,8 +101,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"size {size:,}: simulating and measuring ...", flush=True)
         rows.append(measure(size, args.work, args.repeat))
         print("  " + json.dumps(rows[-1]), flush=True)
-    header = ["participants", "raw_csv_mib", "pyarrow_read_s", "pipeline_s", "ratio_to_pyarrow", "peak_rss_mib",
-              "rss_mib_per_1000"]
+    header = ["participants", "raw_csv_mib", "pyarrow_read_s", "pyarrow_read_1thread_s", "pipeline_s",
+              "ratio_to_pyarrow", "ratio_to_pyarrow_1thread", "peak_rss_mib", "rss_mib_per_1000"]
     print("\n" + " | ".join(header))
     for row in rows:
         print(" | ".join(str(row[h]) for h in header))
