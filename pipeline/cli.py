@@ -7,6 +7,7 @@ anything else is reported as an internal error (exit code 1).  ``--debug`` shows
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -126,6 +127,36 @@ def score_command(clean_dir: Path, instruments_dir: Path, scores_path: Path, dic
 
     n = run_score(clean_dir, instruments_dir, scores_path, dictionary_path, _progress)
     click.echo(f"{n} scale scores written to {scores_path}.")
+
+
+@cli.group()
+def analyze() -> None:
+    """Clean data -> results: data quality, reliability, short- and long-term effects.
+
+    Each step reads tables in the canonical form (data_clean/ or your own scored data, see
+    docs/canonical-form.md) and writes tidy tables under --out.
+    """
+
+
+def _analysis_options(default_out: str) -> Callable:
+    def decorate(func: Callable) -> Callable:
+        func = click.option("--out", "out_dir", type=PathArg, default=Path(default_out), show_default=True)(func)
+        func = click.option("--params", "params_path", type=PathArg, default=Path("params.yaml"), show_default=True)(
+            func
+        )
+        return click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)(func)
+
+    return decorate
+
+
+@analyze.command("quality")
+@_analysis_options("results/quality")
+def analyze_quality(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
+    """Response flow per wave, missing-data patterns, completers vs dropouts at baseline."""
+    from analyses.stages import run_quality
+
+    run_quality(clean_dir, params_path, out_dir, _progress)
+    click.echo(f"Data quality and attrition tables written to {out_dir}.")
 
 
 @cli.command("check-clean")
