@@ -1,0 +1,61 @@
+"""Figures of finished results: trajectories with confidence bands, and forest plots.
+
+They draw tables the analysis stages have already computed (estimated means, effects); no
+statistic is computed here.  PNGs are written without a timestamp, so the same table gives
+the same bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pipeline.atomic import write_with
+
+ARM_STYLE = {"intervisie": {"color": "#1b6ca8", "marker": "o"}, "comparison": {"color": "#b5651d", "marker": "s"}}
+
+
+def trajectory_figure(means: pd.DataFrame, *, title: str, ylabel: str) -> Figure:
+    """Draw estimated means per wave with 95% CIs, one line per arm.
+
+    ``means`` has columns ``arm``, ``months``, ``estimate``, ``ci95_low``, ``ci95_high``.
+    """
+    fig = Figure(figsize=(6.0, 3.6), dpi=110)  # no pyplot: no global state, no screen needed
+    ax = fig.subplots()
+    for arm, part in means.sort_values("months").groupby("arm", sort=True):
+        style = ARM_STYLE.get(str(arm), {"color": "grey", "marker": "^"})
+        ax.plot(part["months"], part["estimate"], label=str(arm), **style)
+        ax.fill_between(part["months"], part["ci95_low"], part["ci95_high"], color=style["color"], alpha=0.18,
+                        linewidth=0)
+    ax.set_xlabel("months since baseline")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_xticks(sorted(means["months"].unique()))
+    ax.legend(frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def forest_figure(effects: pd.DataFrame, *, title: str, xlabel: str) -> Figure:
+    """Draw one estimate with its 95% CI per row (``label``, ``estimate``, ``ci95_low``, ``ci95_high``)."""
+    rows = effects.reset_index(drop=True)
+    fig = Figure(figsize=(6.0, 0.45 * len(rows) + 1.2), dpi=110)
+    ax = fig.subplots()
+    y = list(range(len(rows)))[::-1]
+    ax.errorbar(rows["estimate"], y, xerr=[rows["estimate"] - rows["ci95_low"], rows["ci95_high"] - rows["estimate"]],
+                fmt="o", color="#1b6ca8", capsize=3)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y, rows["label"])
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def save_png(fig: Figure, path: Path) -> None:
+    """Write a figure as PNG atomically, without metadata that changes between runs."""
+    write_with(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
