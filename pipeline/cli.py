@@ -177,7 +177,8 @@ def check_clean_command(clean_dir: Path) -> None:
 
 @cli.command()
 @click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
-def where(clean_dir: Path) -> None:
+@click.option("--results", "results_dir", type=PathArg, default=Path("results"), show_default=True)
+def where(clean_dir: Path, results_dir: Path) -> None:
     """Say where the results of the last run are, with the row accounting."""
     import pandas as pd
 
@@ -195,6 +196,10 @@ def where(clean_dir: Path) -> None:
         f"Clean, pseudonymised, scored data: {clean_dir}/ (data dictionary: {clean_dir / 'data_dictionary.csv'})"
     )
     click.echo(f"What was quarantined or excluded, and why: {clean_dir / 'quality' / 'issues.parquet'}")
+    if results_dir.is_dir():
+        for part in sorted(p for p in results_dir.iterdir() if p.is_dir()):
+            tables = sorted(f.name for f in part.iterdir() if f.suffix in (".csv", ".json", ".png"))
+            click.echo(f"Results, {part.name}: {part}/ ({', '.join(tables)})")
 
 
 def main(argv: list[str] | None = None) -> None:
