@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.stages import run_ingest, run_score
+from pipeline.score_stage import run_score
+from pipeline.stages import run_ingest
 
 
 def main() -> None:

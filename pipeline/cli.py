@@ -123,7 +123,7 @@ def ingest(study_path: Path, instruments_dir: Path, params_path: Path, out_dir: 
 )
 def score_command(clean_dir: Path, instruments_dir: Path, scores_path: Path, dictionary_path: Path) -> None:
     """Score every instrument of the clean item responses; write scale scores and the data dictionary."""
-    from pipeline.stages import run_score
+    from pipeline.score_stage import run_score
 
     n = run_score(clean_dir, instruments_dir, scores_path, dictionary_path, _progress)
     click.echo(f"{n} scale scores written to {scores_path}.")
@@ -163,7 +163,7 @@ def analyze_quality(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
 @click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
 def check_clean_command(clean_dir: Path) -> None:
     """Check tables in the canonical form (e.g. scored data you supply yourself) against their schemas."""
-    from pipeline.stages import check_clean
+    from pipeline.score_stage import check_clean
 
     checked, problems = check_clean(clean_dir)
     if not checked:

@@ -285,3 +285,8 @@ CLEAN_TABLES: dict[str, type[pa.DataFrameModel]] = {
     "item_responses": ItemResponses,
     "scale_scores": ScaleScores,
 }
+
+
+def validate_clean(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Check a clean table against its output schema (a failure here is a bug, not bad input)."""
+    return CLEAN_TABLES[name].validate(frame, lazy=True)

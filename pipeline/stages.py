@@ -1,4 +1,4 @@
-"""The DVC stages of the raw -> clean pipeline: read inputs, call pure functions, write atomically.
+"""The ingest stage (raw -> clean): read inputs, call pure functions, write atomically.
 
 Paths come from the command line (as written in ``dvc.yaml``), choices from ``params.yaml``.
 Nothing else in the package reads or writes files of a study.
@@ -11,22 +11,18 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import yaml
 from pydantic import ValidationError
 
 from pipeline.atomic import write_parquet, write_text
-from pipeline.dictionary import data_dictionary
 from pipeline.errors import InputError
 from pipeline.ingest import IngestParams, build_clean
-from pipeline.instruments import Instrument, load_library
+from pipeline.instruments import load_library
 from pipeline.items import item_columns
 from pipeline.pseudonymise import resolve_key
 from pipeline.readers import read_source
-from pipeline.schemas import CLEAN_TABLES
-from pipeline.scoring import score
+from pipeline.schemas import validate_clean
 from pipeline.study import load_study
 
 Progress = Callable[[str], None]
@@ -42,11 +38,6 @@ def load_params(path: Path, section: str) -> dict:
     if not isinstance(value, dict):
         raise InputError(f"{path}: section `{section}` must be a mapping")
     return value
-
-
-def _validated(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Check a clean table against its output schema (a failure here is a bug, not bad input)."""
-    return CLEAN_TABLES[name].validate(frame, lazy=True)
 
 
 def run_ingest(study_path: Path, instruments_dir: Path, params_path: Path, out_dir: Path, progress: Progress) -> dict:
@@ -72,7 +63,7 @@ def run_ingest(study_path: Path, instruments_dir: Path, params_path: Path, out_d
         progress(f"read {source.file}: {len(raw[source.file].rows)} rows ({role})")
     clean = build_clean(study, raw, instruments, key, params)
     for name, frame in clean.tables.items():
-        write_parquet(out_dir / f"{name}.parquet", _validated(name, frame))
+        write_parquet(out_dir / f"{name}.parquet", validate_clean(name, frame))
         progress(f"wrote {name}.parquet: {len(frame)} rows")
     accounting = clean.ledger.accounting()
     write_parquet(out_dir / "quality" / "issues.parquet", clean.ledger.issues())
@@ -97,110 +88,3 @@ def ingest_metrics(accounting: pd.DataFrame, tables: dict[str, pd.DataFrame]) ->
         "responses": len(tables["responses"]),
     }
     return json.dumps(metrics, indent=2, sort_keys=True) + "\n"
-
-
-def _wide(response_ids: np.ndarray, items: np.ndarray, answers: np.ndarray, inst: Instrument) -> pd.DataFrame:
-    """Return one instrument's item responses as a response x item table of answer codes.
-
-    The ingest stage writes each submission's items together in questionnaire order, so the
-    table is a reshape; any other order (a table supplied by a researcher) is pivoted.
-    """
-    order = inst.item_ids()
-    k = len(order)
-    n = len(items) // k
-    if len(items) == n * k and (items == np.tile(np.array(order, dtype=object), n)).all():
-        ids = response_ids.reshape(n, k)
-        if (ids == ids[:, :1]).all():
-            return pd.DataFrame(answers.reshape(n, k), index=pd.Index(ids[:, 0], name="response_id"), columns=order)
-    long = pd.DataFrame({"response_id": response_ids, "item": items, "response": answers})
-    return long.pivot(index="response_id", columns="item", values="response").reindex(columns=order)
-
-
-def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Return the category codes and categories of a text column (categorical or not)."""
-    categorical = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")
-    return categorical.cat.codes.to_numpy(), categorical.cat.categories
-
-
-def score_table(
-    responses: pd.DataFrame, item_responses: pd.DataFrame, instruments: dict[str, Instrument]
-) -> pd.DataFrame:
-    """Score every administered instrument of every submission (long form, one row per scale).
-
-    Works on the category codes of the long item table, so that a study of 100,000
-    participants (tens of millions of item rows) is scored without copying its text.
-    """
-    response_ids = item_responses["response_id"].to_numpy()
-    answers = item_responses["response"].to_numpy(dtype=float)
-    inst_codes, inst_names = _codes(item_responses["instrument"])
-    item_codes, item_names = _codes(item_responses["item"])
-    item_names = np.asarray(item_names, dtype=object)
-    parts = []
-    for k, inst_id in enumerate(inst_names):
-        inst = instruments.get(str(inst_id))
-        if inst is None:
-            raise InputError(f"item_responses hold instrument '{inst_id}', which is not in the instrument library")
-        rows = np.flatnonzero(inst_codes == k)
-        wide = _wide(response_ids[rows], item_names[item_codes[rows]], answers[rows], inst)
-        scored = score(wide, inst)
-        parts.append(scored.reset_index(names="response_id").assign(instrument=inst.id))
-    scores = pd.concat(parts, ignore_index=True)
-    position = pd.Index(responses["response_id"]).get_indexer(scores["response_id"])
-    if (position < 0).any():
-        raise InputError("item_responses name response_id(s) that responses.parquet does not have")
-    for column in ("participant", "wave", "session"):
-        codes, names = _codes(responses[column])
-        scores[column] = pd.Categorical.from_codes(codes[position], categories=names)
-    for column in ("instrument", "scale", "score_status"):
-        scores[column] = scores[column].astype("category")
-    order = np.lexsort((scores["scale"].cat.codes, scores["instrument"].cat.codes, scores["response_id"].to_numpy()))
-    columns = [
-        "response_id",
-        "participant",
-        "wave",
-        "session",
-        "instrument",
-        "scale",
-        "score",
-        "n_items",
-        "n_answered",
-        "score_status",
-    ]
-    scores = scores.iloc[order][columns].reset_index(drop=True)
-    return scores.astype({"n_items": "int64", "n_answered": "int64"})
-
-
-def run_score(
-    clean_dir: Path, instruments_dir: Path, scores_path: Path, dictionary_path: Path, progress: Progress
-) -> int:
-    """Score the clean item responses and write the scale scores and the data dictionary."""
-    instruments = load_library(instruments_dir)
-    responses = pd.read_parquet(clean_dir / "responses.parquet")
-    item_responses = pd.read_parquet(clean_dir / "item_responses.parquet")
-    scores = _validated("scale_scores", score_table(responses, item_responses, instruments))
-    write_parquet(scores_path, scores)
-    progress(f"wrote {scores_path.name}: {len(scores)} scores of {scores['scale'].nunique()} scales")
-    write_text(dictionary_path, data_dictionary(instruments).to_csv(index=False, lineterminator="\n"))
-    progress(f"wrote {dictionary_path.name}")
-    return len(scores)
-
-
-def check_clean(clean_dir: Path) -> tuple[list[str], list[str]]:
-    """Check the canonical tables present in ``clean_dir`` against their schemas.
-
-    Returns ``(checked, problems)``: the tables found, and one line per violation
-    (table, column, check, row and value), all of them, not only the first.
-    """
-    checked, problems = [], []
-    for name, model in CLEAN_TABLES.items():
-        path = clean_dir / f"{name}.parquet"
-        if not path.exists():
-            continue
-        checked.append(name)
-        try:
-            model.validate(pd.read_parquet(path), lazy=True)
-        except pa.errors.SchemaErrors as exc:
-            for case in exc.failure_cases.itertuples(index=False):
-                row = "" if pd.isna(case.index) else f" row {int(case.index) + 1}"
-                problems.append(f"{path}:{row} column {case.column}: {case.check} (value {case.failure_case!r})")
-    return checked, problems

@@ -15,7 +15,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from pipeline.pseudonymise import pseudonym
-from pipeline.stages import run_ingest, run_score
+from pipeline.score_stage import run_score
+from pipeline.stages import run_ingest
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 INSTRUMENTS = Path(__file__).parents[1] / "instruments"

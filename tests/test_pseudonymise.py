@@ -29,7 +29,8 @@ from pipeline.pseudonymise import (
     resolve_key,
 )
 from pipeline.readers import READERS, read_source
-from pipeline.stages import run_ingest, run_score
+from pipeline.score_stage import run_score
+from pipeline.stages import run_ingest
 from pipeline.study import StudyInfo, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
