@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from analyses.attrition import baseline_differences, missing_patterns, response_flow
 from analyses.data import wave_scores
+from analyses.short_term import change_results, reliability_results
 from pipeline.atomic import write_text
 from pipeline.errors import InputError
+from pipeline.instruments import load_library
 
 Progress = Callable[[str], None]
 
@@ -34,6 +36,7 @@ class AnalysisParams(BaseModel):
     knot_months: float = 3.0
     primary: list[str]
     secondary: list[str] = []
+    reliability_threshold: float = 0.70
 
     def outcomes(self) -> list[str]:
         """Return the primary, then the secondary outcome scales."""
@@ -82,12 +85,74 @@ def run_quality(clean_dir: Path, params_path: Path, out_dir: Path, progress: Pro
     flow = response_flow(participants, scores, waves=params.waves)
     write_table(out_dir / "response_flow.csv", flow)
     write_table(out_dir / "missing_patterns.csv", missing_patterns(participants, scores, waves=params.waves))
-    differences = baseline_differences(scores, scales=params.outcomes(), baseline=params.baseline,
-                                       last=params.waves[-1])
+    differences = baseline_differences(
+        scores, scales=params.outcomes(), baseline=params.baseline, last=params.waves[-1]
+    )
     write_table(out_dir / "baseline_differences.csv", differences)
-    retention = flow[flow["stage"] == params.waves[-1]].groupby("arm")["n"].sum() / flow[
-        flow["stage"] == "roster"
-    ].groupby("arm")["n"].sum()
+    retention = (
+        flow[flow["stage"] == params.waves[-1]].groupby("arm")["n"].sum()
+        / flow[flow["stage"] == "roster"].groupby("arm")["n"].sum()
+    )
     metrics = {f"retention_{arm}_{params.waves[-1]}": round(float(v), 6) for arm, v in retention.items()}
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     progress(f"wrote response flow, missing patterns and baseline differences to {out_dir}")
+
+
+def run_reliability(
+    clean_dir: Path, instruments_dir: Path, params_path: Path, out_dir: Path, progress: Progress
+) -> None:
+    """Reliability of every scale per wave and programme: alpha (CI), omega, item-rest correlations."""
+    params = load_analysis_params(params_path)
+    tables = read_clean(clean_dir, ("participants", "responses", "item_responses"))
+    table = reliability_results(
+        tables["item_responses"],
+        tables["responses"],
+        tables["participants"],
+        load_library(instruments_dir),
+        threshold=params.reliability_threshold,
+    )
+    write_table(out_dir / "reliability.csv", table)
+    overall = table[table["programme"] == "all"]
+    metrics = {
+        "scales_checked": int(overall["scale"].nunique()),
+        "scale_waves_below_threshold": int(overall["flag_below_threshold"].fillna(False).astype(bool).sum()),
+    }
+    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    progress(f"wrote reliability of {metrics['scales_checked']} scales to {out_dir}")
+
+
+def run_change(
+    clean_dir: Path,
+    instruments_dir: Path,
+    reliability_path: Path,
+    params_path: Path,
+    out_dir: Path,
+    progress: Progress,
+) -> None:
+    """Short-term effects: within-arm change, between-arm difference, reliable change, responsiveness."""
+    params = load_analysis_params(params_path)
+    _participants, scores = analysis_scores(clean_dir, params)
+    library = load_library(instruments_dir)
+    directions = {s.id: s.direction == "higher_better" for inst in library.values() for s in inst.scales}
+    unknown = [s for s in params.outcomes() if s not in directions]
+    if unknown:
+        raise InputError(f"{params_path}: outcome scale(s) {unknown} are not scales of the instrument library")
+    results = change_results(
+        scores,
+        pd.read_csv(reliability_path),
+        scales=params.outcomes(),
+        baseline=params.baseline,
+        short_term=params.short_term,
+        directions=directions,
+    )
+    for name, table in results.items():
+        write_table(out_dir / f"{name}.csv", table)
+    between = results["between_arms"]
+    overall = between[between["programme"] == "all"].set_index("scale")
+    metrics = {
+        f"g_change_{scale}": round(float(overall.loc[scale, "g"]), 6)
+        for scale in params.primary
+        if scale in overall.index
+    }
+    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    progress(f"wrote short-term change of {len(params.outcomes())} outcomes to {out_dir}")

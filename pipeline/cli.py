@@ -159,6 +159,32 @@ def analyze_quality(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
     click.echo(f"Data quality and attrition tables written to {out_dir}.")
 
 
+@analyze.command("reliability")
+@_analysis_options("results/reliability")
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+def analyze_reliability(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
+    """Cronbach's alpha (CI), McDonald's omega and item-rest correlations per scale, wave and programme."""
+    from analyses.stages import run_reliability
+
+    run_reliability(clean_dir, instruments_dir, params_path, out_dir, _progress)
+    click.echo(f"Reliability table written to {out_dir}.")
+
+
+@analyze.command("change")
+@_analysis_options("results/change")
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+@click.option("--reliability", "reliability_path", type=PathArg,
+              default=Path("results/reliability/reliability.csv"), show_default=True)
+def analyze_change(
+    clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path, reliability_path: Path
+) -> None:
+    """Short-term effects: change with Hedges' g, between-arm g, reliable change shares, responsiveness (SRM)."""
+    from analyses.stages import run_change
+
+    run_change(clean_dir, instruments_dir, reliability_path, params_path, out_dir, _progress)
+    click.echo(f"Short-term effects written to {out_dir}.")
+
+
 @cli.command("check-clean")
 @click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
 def check_clean_command(clean_dir: Path) -> None:

@@ -25,6 +25,8 @@ COMMAND_MODULES = {
     "ingest": ["pipeline.stages"],
     "score": ["pipeline.score_stage"],
     "analyze quality": ["analyses.stages"],
+    "analyze reliability": ["analyses.stages"],
+    "analyze change": ["analyses.stages"],
 }
 
 PROBE = """
