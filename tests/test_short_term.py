@@ -43,6 +43,10 @@ def test_change_tables_match_direct_computation() -> None:
     shares = out["reliable_change"]
     assert (shares["reliability"] == 0.8).all()
     assert_allclose(shares.groupby(["arm", "programme"])["share"].sum().to_numpy(), 1.0, rtol=1e-12)
-    # a 0.5 improvement against SE_diff = sqrt(2) * SD_pre * sqrt(0.2) ~ 0.31: most intervisie people improve
+    # Jacobson-Truax by hand: SE_diff = sqrt(2) * SD_pre * sqrt(1 - 0.8), SD_pre over all pairs
+    se_diff = np.sqrt(2) * wide["t0"].std(ddof=1) * np.sqrt(1 - 0.8)
+    rci = wide["change"] / se_diff
+    mine = rci[wide.arm == "intervisie"]
     improved = shares[(shares.arm == "intervisie") & (shares.programme == "all") & (shares.category == "improved")]
-    assert improved["share"].iloc[0] > 0.5
+    assert_allclose(improved["share"].iloc[0], (mine > 1.96).mean(), rtol=1e-12)
+    assert 0.1 < improved["share"].iloc[0] < 0.6  # a 0.5 change against SE_diff ~ 0.3: some, not all
