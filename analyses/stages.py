@@ -1,4 +1,4 @@
-"""The DVC stages of the analyses: read ``data_clean/`` (or supplied canonical tables), write ``results/``.
+"""The DVC stages of the analyses (shared parts, and the data-quality stage): read ``data_clean/`` (or supplied canonical tables), write ``results/``.
 
 Each stage takes its paths from the command line (``dvc.yaml``) and its choices from one
 section of ``params.yaml``, calls the pure functions of the ``analyses`` modules and writes
@@ -17,10 +17,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from analyses.attrition import baseline_differences, missing_patterns, response_flow
 from analyses.data import wave_scores
-from analyses.short_term import change_results, reliability_results
 from pipeline.atomic import write_text
 from pipeline.errors import InputError
-from pipeline.instruments import load_library
 
 Progress = Callable[[str], None]
 
@@ -37,6 +35,7 @@ class AnalysisParams(BaseModel):
     primary: list[str]
     secondary: list[str] = []
     reliability_threshold: float = 0.70
+    growth: dict = {}
 
     def outcomes(self) -> list[str]:
         """Return the primary, then the secondary outcome scales."""
@@ -96,63 +95,3 @@ def run_quality(clean_dir: Path, params_path: Path, out_dir: Path, progress: Pro
     metrics = {f"retention_{arm}_{params.waves[-1]}": round(float(v), 6) for arm, v in retention.items()}
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     progress(f"wrote response flow, missing patterns and baseline differences to {out_dir}")
-
-
-def run_reliability(
-    clean_dir: Path, instruments_dir: Path, params_path: Path, out_dir: Path, progress: Progress
-) -> None:
-    """Reliability of every scale per wave and programme: alpha (CI), omega, item-rest correlations."""
-    params = load_analysis_params(params_path)
-    tables = read_clean(clean_dir, ("participants", "responses", "item_responses"))
-    table = reliability_results(
-        tables["item_responses"],
-        tables["responses"],
-        tables["participants"],
-        load_library(instruments_dir),
-        threshold=params.reliability_threshold,
-    )
-    write_table(out_dir / "reliability.csv", table)
-    overall = table[table["programme"] == "all"]
-    metrics = {
-        "scales_checked": int(overall["scale"].nunique()),
-        "scale_waves_below_threshold": int(overall["flag_below_threshold"].fillna(False).astype(bool).sum()),
-    }
-    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    progress(f"wrote reliability of {metrics['scales_checked']} scales to {out_dir}")
-
-
-def run_change(
-    clean_dir: Path,
-    instruments_dir: Path,
-    reliability_path: Path,
-    params_path: Path,
-    out_dir: Path,
-    progress: Progress,
-) -> None:
-    """Short-term effects: within-arm change, between-arm difference, reliable change, responsiveness."""
-    params = load_analysis_params(params_path)
-    _participants, scores = analysis_scores(clean_dir, params)
-    library = load_library(instruments_dir)
-    directions = {s.id: s.direction == "higher_better" for inst in library.values() for s in inst.scales}
-    unknown = [s for s in params.outcomes() if s not in directions]
-    if unknown:
-        raise InputError(f"{params_path}: outcome scale(s) {unknown} are not scales of the instrument library")
-    results = change_results(
-        scores,
-        pd.read_csv(reliability_path),
-        scales=params.outcomes(),
-        baseline=params.baseline,
-        short_term=params.short_term,
-        directions=directions,
-    )
-    for name, table in results.items():
-        write_table(out_dir / f"{name}.csv", table)
-    between = results["between_arms"]
-    overall = between[between["programme"] == "all"].set_index("scale")
-    metrics = {
-        f"g_change_{scale}": round(float(overall.loc[scale, "g"]), 6)
-        for scale in params.primary
-        if scale in overall.index
-    }
-    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    progress(f"wrote short-term change of {len(params.outcomes())} outcomes to {out_dir}")

@@ -164,7 +164,7 @@ def analyze_quality(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
 @click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
 def analyze_reliability(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
     """Cronbach's alpha (CI), McDonald's omega and item-rest correlations per scale, wave and programme."""
-    from analyses.stages import run_reliability
+    from analyses.short_term_stage import run_reliability
 
     run_reliability(clean_dir, instruments_dir, params_path, out_dir, _progress)
     click.echo(f"Reliability table written to {out_dir}.")
@@ -179,10 +179,38 @@ def analyze_change(
     clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path, reliability_path: Path
 ) -> None:
     """Short-term effects: change with Hedges' g, between-arm g, reliable change shares, responsiveness (SRM)."""
-    from analyses.stages import run_change
+    from analyses.short_term_stage import run_change
 
     run_change(clean_dir, instruments_dir, reliability_path, params_path, out_dir, _progress)
     click.echo(f"Short-term effects written to {out_dir}.")
+
+
+@analyze.command("growth")
+@_analysis_options("results/growth")
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+def analyze_growth(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
+    """Long-term effects: piecewise growth models (lme4-grade mixed models), wave means, figures."""
+    from analyses.growth_stage import run_growth
+
+    run_growth(clean_dir, instruments_dir, params_path, out_dir, _progress)
+    click.echo(f"Growth models written to {out_dir}.")
+
+
+@analyze.command("all")
+@_analysis_options("results")
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+def analyze_all(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
+    """Every analysis in order, into OUT/quality, OUT/reliability, OUT/change, OUT/growth (no DVC needed)."""
+    from analyses.growth_stage import run_growth
+    from analyses.short_term_stage import run_change, run_reliability
+    from analyses.stages import run_quality
+
+    run_quality(clean_dir, params_path, out_dir / "quality", _progress)
+    run_reliability(clean_dir, instruments_dir, params_path, out_dir / "reliability", _progress)
+    run_change(clean_dir, instruments_dir, out_dir / "reliability" / "reliability.csv", params_path,
+               out_dir / "change", _progress)
+    run_growth(clean_dir, instruments_dir, params_path, out_dir / "growth", _progress)
+    click.echo(f"All analyses written to {out_dir}.")
 
 
 @cli.command("check-clean")

@@ -25,8 +25,9 @@ COMMAND_MODULES = {
     "ingest": ["pipeline.stages"],
     "score": ["pipeline.score_stage"],
     "analyze quality": ["analyses.stages"],
-    "analyze reliability": ["analyses.stages"],
-    "analyze change": ["analyses.stages"],
+    "analyze reliability": ["analyses.short_term_stage"],
+    "analyze change": ["analyses.short_term_stage"],
+    "analyze growth": ["analyses.growth_stage"],
 }
 
 PROBE = """

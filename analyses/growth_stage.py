@@ -1,0 +1,64 @@
+"""The long-term effects stage (``intervisie analyze growth``): growth models, wave means, figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from analyses.figures import forest_figure, save_png, trajectory_figure
+from analyses.growth import growth_results
+from analyses.stages import Progress, analysis_scores, load_analysis_params, write_table
+from pipeline.atomic import write_text
+from pipeline.instruments import load_library
+
+
+def run_growth(clean_dir: Path, instruments_dir: Path, params_path: Path, out_dir: Path, progress: Progress) -> None:
+    """Long-term effects: piecewise growth models per outcome, wave means, figures, moderation tests."""
+    params = load_analysis_params(params_path)
+    _participants, scores = analysis_scores(clean_dir, params)
+    library = load_library(instruments_dir)
+    names = {s.id: s.name.en for inst in library.values() for s in inst.scales}
+    waves = scores.drop_duplicates("wave").set_index("wave")["months"].reindex(params.waves).dropna().to_dict()
+    spec = params.growth
+    results = growth_results(
+        scores,
+        scales=params.outcomes(),
+        fixed=spec["fixed"],
+        random=list(spec["random"]),
+        moderation=spec["moderation"],
+        waves=waves,
+        baseline=params.baseline,
+        knot=params.knot_months,
+    )
+    for name, table in results.items():
+        write_table(out_dir / f"{name}.csv", table)
+    effects, means = results["effects"], results["wave_means"]
+    for scale in params.outcomes():
+        part = means[means["scale"] == scale]
+        if len(part):
+            save_png(
+                trajectory_figure(part, title=names.get(scale, scale), ylabel=scale),
+                out_dir / "figures" / f"trajectory_{scale}.png",
+            )
+    for term in spec["effect_terms"]:
+        rows = effects[effects["term"] == term].rename(
+            columns={"std_estimate": "estimate_", "estimate": "raw", "std_ci95_low": "low", "std_ci95_high": "high"}
+        )
+        forest = pd.DataFrame(
+            {"label": rows["scale"], "estimate": rows["estimate_"], "ci95_low": rows["low"], "ci95_high": rows["high"]}
+        )
+        save_png(
+            forest_figure(forest, title=f"intervisie vs comparison: {term}", xlabel="standardised effect"),
+            out_dir / "figures" / f"forest_{term.replace(':', '_')}.png",
+        )
+    metrics = {}
+    for scale in params.primary:
+        for term in spec["effect_terms"]:
+            hit = effects[(effects["scale"] == scale) & (effects["term"] == term)]
+            if len(hit):
+                metrics[f"{scale}__{term.replace(':', '_')}"] = round(float(hit["estimate"].iloc[0]), 6)
+                metrics[f"{scale}__{term.replace(':', '_')}__p_val"] = float(f"{hit['p_val'].iloc[0]:.6g}")
+    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    progress(f"wrote growth models of {effects['scale'].nunique()} outcomes to {out_dir}")

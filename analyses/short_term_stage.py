@@ -1,0 +1,74 @@
+"""The reliability and short-term change stages (``intervisie analyze reliability|change``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from analyses.short_term import change_results, reliability_results
+from analyses.stages import Progress, analysis_scores, load_analysis_params, read_clean, write_table
+from pipeline.atomic import write_text
+from pipeline.errors import InputError
+from pipeline.instruments import load_library
+
+
+def run_reliability(
+    clean_dir: Path, instruments_dir: Path, params_path: Path, out_dir: Path, progress: Progress
+) -> None:
+    """Reliability of every scale per wave and programme: alpha (CI), omega, item-rest correlations."""
+    params = load_analysis_params(params_path)
+    tables = read_clean(clean_dir, ("participants", "responses", "item_responses"))
+    table = reliability_results(
+        tables["item_responses"],
+        tables["responses"],
+        tables["participants"],
+        load_library(instruments_dir),
+        threshold=params.reliability_threshold,
+    )
+    write_table(out_dir / "reliability.csv", table)
+    overall = table[table["programme"] == "all"]
+    metrics = {
+        "scales_checked": int(overall["scale"].nunique()),
+        "scale_waves_below_threshold": int(overall["flag_below_threshold"].fillna(False).astype(bool).sum()),
+    }
+    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    progress(f"wrote reliability of {metrics['scales_checked']} scales to {out_dir}")
+
+
+def run_change(
+    clean_dir: Path,
+    instruments_dir: Path,
+    reliability_path: Path,
+    params_path: Path,
+    out_dir: Path,
+    progress: Progress,
+) -> None:
+    """Short-term effects: within-arm change, between-arm difference, reliable change, responsiveness."""
+    params = load_analysis_params(params_path)
+    _participants, scores = analysis_scores(clean_dir, params)
+    library = load_library(instruments_dir)
+    directions = {s.id: s.direction == "higher_better" for inst in library.values() for s in inst.scales}
+    unknown = [s for s in params.outcomes() if s not in directions]
+    if unknown:
+        raise InputError(f"{params_path}: outcome scale(s) {unknown} are not scales of the instrument library")
+    results = change_results(
+        scores,
+        pd.read_csv(reliability_path),
+        scales=params.outcomes(),
+        baseline=params.baseline,
+        short_term=params.short_term,
+        directions=directions,
+    )
+    for name, table in results.items():
+        write_table(out_dir / f"{name}.csv", table)
+    between = results["between_arms"]
+    overall = between[between["programme"] == "all"].set_index("scale")
+    metrics = {
+        f"g_change_{scale}": round(float(overall.loc[scale, "g"]), 6)
+        for scale in params.primary
+        if scale in overall.index
+    }
+    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    progress(f"wrote short-term change of {len(params.outcomes())} outcomes to {out_dir}")
