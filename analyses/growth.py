@@ -77,24 +77,24 @@ def growth_results(
             continue
         formulas = [f"{fixed} + {r}" for r in random]
         model, log = fit_with_fallback(formulas, data, reml=True)
-        logs.append(log.assign(scale=scale))
+        logs.append(log.assign(outcome=scale))
         sd_base = float(data.loc[data["wave"] == baseline, "y"].std(ddof=1))
         table = model.fixed_.assign(
-            scale=scale,
+            outcome=scale,
             structure=model.formula,
             singular=model.singular_,
-            n_participants=data["participant"].nunique(),
+            n=data["participant"].nunique(),
             n_obs=len(data),
             sd_baseline=sd_base,
         )
         for column in ("estimate", "ci95_low", "ci95_high"):
             table[f"std_{column}"] = table[column] / sd_base
         effects.append(table)
-        means.append(_wave_means(model, waves, knot).assign(scale=scale))
+        means.append(_wave_means(model, waves, knot).assign(outcome=scale))
         restricted = MixedModel(model.formula, reml=False).fit(data)
         full_formula = model.formula.replace(fixed, f"{fixed} + {moderation}", 1)
         full = MixedModel(full_formula, reml=False).fit(data)
-        moderation_tests.append(likelihood_ratio_test(restricted, full).assign(scale=scale, terms=moderation))
+        moderation_tests.append(likelihood_ratio_test(restricted, full).assign(outcome=scale, terms=moderation))
 
     def stack(parts: list[pd.DataFrame], first: list[str]) -> pd.DataFrame:
         if not parts:
@@ -103,8 +103,10 @@ def growth_results(
         return table[first + [c for c in table.columns if c not in first]]
 
     return {
-        "effects": stack(effects, ["scale", "term"]),
-        "wave_means": stack(means, ["scale", "wave"]),
-        "structures": stack(logs, ["scale"]),
-        "moderation": stack(moderation_tests, ["scale", "terms"]),
+        "effects": stack(
+            effects, ["outcome", "term", "estimate", "std_error", "df", "p_val", "ci95_low", "ci95_high", "n"]
+        ),
+        "wave_means": stack(means, ["outcome", "wave"]),
+        "structures": stack(logs, ["outcome"]),
+        "moderation": stack(moderation_tests, ["outcome", "terms"]),
     }

@@ -36,7 +36,7 @@ def run_growth(clean_dir: Path, instruments_dir: Path, params_path: Path, out_di
         write_table(out_dir / f"{name}.csv", table)
     effects, means = results["effects"], results["wave_means"]
     for scale in params.outcomes():
-        part = means[means["scale"] == scale]
+        part = means[means["outcome"] == scale]
         if len(part):
             save_png(
                 trajectory_figure(part, title=names.get(scale, scale), ylabel=scale),
@@ -47,7 +47,7 @@ def run_growth(clean_dir: Path, instruments_dir: Path, params_path: Path, out_di
             columns={"std_estimate": "estimate_", "estimate": "raw", "std_ci95_low": "low", "std_ci95_high": "high"}
         )
         forest = pd.DataFrame(
-            {"label": rows["scale"], "estimate": rows["estimate_"], "ci95_low": rows["low"], "ci95_high": rows["high"]}
+            {"label": rows["outcome"], "estimate": rows["estimate_"], "ci95_low": rows["low"], "ci95_high": rows["high"]}
         )
         save_png(
             forest_figure(forest, title=f"intervisie vs comparison: {term}", xlabel="standardised effect"),
@@ -56,9 +56,9 @@ def run_growth(clean_dir: Path, instruments_dir: Path, params_path: Path, out_di
     metrics = {}
     for scale in params.primary:
         for term in spec["effect_terms"]:
-            hit = effects[(effects["scale"] == scale) & (effects["term"] == term)]
+            hit = effects[(effects["outcome"] == scale) & (effects["term"] == term)]
             if len(hit):
                 metrics[f"{scale}__{term.replace(':', '_')}"] = round(float(hit["estimate"].iloc[0]), 6)
                 metrics[f"{scale}__{term.replace(':', '_')}__p_val"] = float(f"{hit['p_val'].iloc[0]:.6g}")
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    progress(f"wrote growth models of {effects['scale'].nunique()} outcomes to {out_dir}")
+    progress(f"wrote growth models of {effects['outcome'].nunique()} outcomes to {out_dir}")

@@ -105,7 +105,7 @@ def change_results(
             for programme, part in _groups(arm_part):
                 if len(part) < MIN_GROUP:
                     continue
-                key = {"scale": scale, "arm": arm, "programme": programme}
+                key = {"outcome": scale, "arm": arm, "programme": programme}
                 within.append(pd.concat([pd.DataFrame([key]), hedges_g_change(part, pre="pre", post="post")], axis=1))
                 srm.append(
                     pd.concat([pd.DataFrame([key]), standardised_response_mean(part, pre="pre", post="post")], axis=1)
@@ -113,7 +113,7 @@ def change_results(
         for programme, part in _groups(pairs):
             if part["arm"].nunique() == 2 and part["arm"].value_counts().min() >= MIN_GROUP:
                 g = hedges_g(part, dv="change", between="arm", levels=["intervisie", "comparison"])
-                between.append(pd.concat([pd.DataFrame([{"scale": scale, "programme": programme}]), g], axis=1))
+                between.append(pd.concat([pd.DataFrame([{"outcome": scale, "programme": programme}]), g], axis=1))
         if scale in alpha and np.isfinite(alpha[scale]):
             table = reliable_change_shares(
                 pairs,

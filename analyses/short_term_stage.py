@@ -53,9 +53,14 @@ def run_change(
     unknown = [s for s in params.outcomes() if s not in directions]
     if unknown:
         raise InputError(f"{params_path}: outcome scale(s) {unknown} are not scales of the instrument library")
+    if reliability_path.exists():
+        reliability = pd.read_csv(reliability_path)
+    else:  # scored data supplied without item responses: no alpha, so no reliable change index
+        progress(f"{reliability_path} not found: reliable change (which needs each scale's alpha) is left out")
+        reliability = pd.DataFrame(columns=["scale", "wave", "programme", "alpha"])
     results = change_results(
         scores,
-        pd.read_csv(reliability_path),
+        reliability,
         scales=params.outcomes(),
         baseline=params.baseline,
         short_term=params.short_term,
@@ -64,7 +69,7 @@ def run_change(
     for name, table in results.items():
         write_table(out_dir / f"{name}.csv", table)
     between = results["between_arms"]
-    overall = between[between["programme"] == "all"].set_index("scale")
+    overall = between[between["programme"] == "all"].set_index("outcome")
     metrics = {
         f"g_change_{scale}": round(float(overall.loc[scale, "g"]), 6)
         for scale in params.primary

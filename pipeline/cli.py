@@ -206,7 +206,10 @@ def analyze_all(clean_dir: Path, params_path: Path, out_dir: Path, instruments_d
     from analyses.stages import run_quality
 
     run_quality(clean_dir, params_path, out_dir / "quality", _progress)
-    run_reliability(clean_dir, instruments_dir, params_path, out_dir / "reliability", _progress)
+    if (clean_dir / "item_responses.parquet").exists():
+        run_reliability(clean_dir, instruments_dir, params_path, out_dir / "reliability", _progress)
+    else:
+        click.echo(f"No item_responses.parquet under {clean_dir}: reliability (and reliable change) left out.", err=True)
     run_change(clean_dir, instruments_dir, out_dir / "reliability" / "reliability.csv", params_path,
                out_dir / "change", _progress)
     run_growth(clean_dir, instruments_dir, params_path, out_dir / "growth", _progress)

@@ -63,7 +63,7 @@ def test_true_effects_lie_inside_their_95_percent_intervals(effects: pd.DataFram
     rows = effects[effects["term"].isin(["short:armintervisie", "long:armintervisie"])]
     covered = {}
     for row in rows.itertuples():
-        covered[(row.scale, row.term)] = row.ci95_low <= truth[(row.scale, row.term)] <= row.ci95_high
+        covered[(row.outcome, row.term)] = row.ci95_low <= truth[(row.outcome, row.term)] <= row.ci95_high
     assert len(covered) == 2 * len(params["primary"] + params["secondary"])
     for scale in params["primary"]:
         assert covered[(scale, "short:armintervisie")], scale
@@ -73,8 +73,8 @@ def test_true_effects_lie_inside_their_95_percent_intervals(effects: pd.DataFram
 
 def test_estimates_are_close_to_the_truth_for_the_primary_outcomes(effects: pd.DataFrame) -> None:
     # brs short-term: truth 0.247 on a 1-5 scale; the demo's SE is about 0.05
-    row = effects[(effects["scale"] == "brs") & (effects["term"] == "short:armintervisie")].iloc[0]
+    row = effects[(effects["outcome"] == "brs") & (effects["term"] == "short:armintervisie")].iloc[0]
     assert abs(row.estimate - 0.247) < 3 * row.std_error
     assert np.isfinite(row.df) and row.df > 100  # Satterthwaite df of a large design
-    row = effects[(effects["scale"] == "cbi_work") & (effects["term"] == "short:armintervisie")].iloc[0]
+    row = effects[(effects["outcome"] == "cbi_work") & (effects["term"] == "short:armintervisie")].iloc[0]
     assert abs(row.estimate - (-6.0)) < 3 * row.std_error
