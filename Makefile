@@ -22,7 +22,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks ingest
+	$(BIN)/python -m benchmarks mixed
 
 clean-venv:
 	rm -rf $(VENV)

@@ -27,6 +27,10 @@ Kenward-Roger (pbkrtest 0.5, Kenward & Roger 1997; Halekoh & Højsgaard 2014)
     here the marginal covariance is split into its independent blocks (participants within
     groups make one block per group), so the same algebra runs block by block.
 
+The deviance and :math:`X'V_\theta^{-1}X` at a given :math:`\theta` come from the engine's
+``LMMOptimizer._evaluate_core`` (mixedlm 1.3.0, pinned in ``requirements.lock``); the tests
+against R fail loudly if a new engine version changes it.
+
 References
 ----------
 Kuznetsova A, Brockhoff PB, Christensen RHB (2017). lmerTest Package: Tests in Linear Mixed

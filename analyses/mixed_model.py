@@ -349,7 +349,8 @@ def _reference_grid(
     for v, vals in values.items():
         if v in levels and (bad := [x for x in vals if x not in levels[v]]):
             raise ValueError(f"emmeans: level(s) {bad} of {v!r} not in the fitted levels {levels[v]}")
-    order = [*specs, *[v for v in values if v not in specs]]
+    # R's row order: the first of ``specs`` varies fastest
+    order = [*reversed(specs), *[v for v in values if v not in specs]]
     grid = pd.DataFrame(list(itertools.product(*(values[v] for v in order))), columns=order)
     X, names = build_fixed_matrix(result.formula, grid, contrasts=result.matrices.contrasts, category_levels=levels)
     index = {n: i for i, n in enumerate(names)}

@@ -1,5 +1,11 @@
-"""Run the benchmarks: ``python -m benchmarks [ingest options]`` (``make bench``)."""
+"""Run a benchmark: ``python -m benchmarks [ingest|mixed|coverage] [options]`` (``make bench`` runs ingest and mixed)."""
 
-from benchmarks.ingest import main
+import sys
 
-main()
+from benchmarks import coverage, ingest, mixed
+
+BENCHMARKS = {"ingest": ingest.main, "mixed": mixed.main, "coverage": coverage.main}
+
+name = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in BENCHMARKS else "ingest"
+args = sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] in BENCHMARKS else sys.argv[1:]
+BENCHMARKS[name](args)

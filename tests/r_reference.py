@@ -42,7 +42,9 @@ def r_missing(packages: tuple[str, ...] = R_PACKAGES) -> str | None:
         "cat(p[!ok], sep = ' '); quit(status = 0)"
     )
     try:
-        done = subprocess.run([rscript, "--vanilla", "-e", probe], capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [rscript, "--vanilla", "-e", probe], capture_output=True, text=True, timeout=120, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"Rscript could not run: {exc}"
     if done.returncode != 0:
@@ -116,7 +118,10 @@ def run_r(
         (root / "script.R").write_text("\n".join(lines) + "\n", encoding="utf-8")
         done = subprocess.run(
             ["Rscript", "--vanilla", str(root / "script.R")],
-            capture_output=True, text=True, timeout=timeout, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(f"R failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
