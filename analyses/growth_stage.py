@@ -13,6 +13,12 @@ from analyses.stages import Progress, analysis_scores, load_analysis_params, wri
 from pipeline.atomic import write_text
 from pipeline.instruments import load_library
 
+#: readable titles of the effect terms of the default model (others are shown as they are named)
+TERM_TITLES = {
+    "short:armintervisie": "short term (difference in change, baseline to 3 months)",
+    "long:armintervisie": "long term (difference in yearly slope after 3 months)",
+}
+
 
 def run_growth(clean_dir: Path, instruments_dir: Path, params_path: Path, out_dir: Path, progress: Progress) -> None:
     """Long-term effects: piecewise growth models per outcome, wave means, figures, moderation tests."""
@@ -50,7 +56,7 @@ def run_growth(clean_dir: Path, instruments_dir: Path, params_path: Path, out_di
             {"label": rows["outcome"], "estimate": rows["estimate_"], "ci95_low": rows["low"], "ci95_high": rows["high"]}
         )
         save_png(
-            forest_figure(forest, title=f"intervisie vs comparison: {term}", xlabel="standardised effect"),
+            forest_figure(forest, title=f"intervisie vs comparison, {TERM_TITLES.get(term, term)}", xlabel="standardised effect"),
             out_dir / "figures" / f"forest_{term.replace(':', '_')}.png",
         )
     metrics = {}
