@@ -83,16 +83,33 @@ def baseline_differences(
         for arm, part in base.groupby("arm", observed=True):
             stayed = part["participant"].isin(answered_last).to_numpy()
             x, y = part["score"].to_numpy()[stayed], part["score"].to_numpy()[~stayed]
-            row = {"scale": scale, "arm": arm, "n_completers": len(x), "n_dropouts": len(y),
-                   "mean_completers": np.nan, "sd_completers": np.nan, "mean_dropouts": np.nan,
-                   "sd_dropouts": np.nan, "difference": np.nan, "t_val": np.nan, "df": np.nan, "p_val": np.nan,
-                   "hedges_g": np.nan}
+            row = {
+                "scale": scale,
+                "arm": arm,
+                "n_completers": len(x),
+                "n_dropouts": len(y),
+                "mean_completers": np.nan,
+                "sd_completers": np.nan,
+                "mean_dropouts": np.nan,
+                "sd_dropouts": np.nan,
+                "difference": np.nan,
+                "t_val": np.nan,
+                "df": np.nan,
+                "p_val": np.nan,
+                "hedges_g": np.nan,
+            }
             if len(x) >= min_n and len(y) >= min_n:
                 test = stats.ttest_ind(x, y, equal_var=False)
                 row.update(
-                    mean_completers=x.mean(), sd_completers=x.std(ddof=1), mean_dropouts=y.mean(),
-                    sd_dropouts=y.std(ddof=1), difference=x.mean() - y.mean(), t_val=float(test.statistic),
-                    df=float(test.df), p_val=float(test.pvalue), hedges_g=hedges_g_independent(x, y),
+                    mean_completers=x.mean(),
+                    sd_completers=x.std(ddof=1),
+                    mean_dropouts=y.mean(),
+                    sd_dropouts=y.std(ddof=1),
+                    difference=x.mean() - y.mean(),
+                    t_val=float(test.statistic),
+                    df=float(test.df),
+                    p_val=float(test.pvalue),
+                    hedges_g=hedges_g_independent(x, y),
                 )
             rows.append(row)
     return pd.DataFrame(rows)

@@ -40,11 +40,12 @@ def wave_scores(
         raise ValueError(f"scale_scores lacks column(s) {sorted(missing)}")
     scores = scale_scores[scale_scores["wave"].notna() & (scale_scores["score_status"].astype(str) == "ok")]
     scores = scores.merge(responses[["response_id", "months"]], on="response_id", how="left", validate="many_to_one")
-    design = participants[["participant", "group", "coach", "programme", "arm", "format"]].astype(
-        {"participant": str}
+    design = participants[["participant", "group", "coach", "programme", "arm", "format"]].astype({"participant": str})
+    out = scores.assign(
+        participant=scores["participant"].astype(str),
+        scale=scores["scale"].astype(str),
+        wave=scores["wave"].astype(str),
     )
-    out = scores.assign(participant=scores["participant"].astype(str), scale=scores["scale"].astype(str),
-                        wave=scores["wave"].astype(str))
     out = out.merge(design, on="participant", how="inner", validate="many_to_one")
     out["short"], out["long"] = piecewise_time(out["months"], knot=knot)
     out["intervisie"] = (out["arm"] == "intervisie").astype(float)

@@ -27,8 +27,9 @@ def trajectory_figure(means: pd.DataFrame, *, title: str, ylabel: str) -> Figure
     for arm, part in means.sort_values("months").groupby("arm", sort=True):
         style = ARM_STYLE.get(str(arm), {"color": "grey", "marker": "^"})
         ax.plot(part["months"], part["estimate"], label=str(arm), **style)
-        ax.fill_between(part["months"], part["ci95_low"], part["ci95_high"], color=style["color"], alpha=0.18,
-                        linewidth=0)
+        ax.fill_between(
+            part["months"], part["ci95_low"], part["ci95_high"], color=style["color"], alpha=0.18, linewidth=0
+        )
     ax.set_xlabel("months since baseline")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -45,8 +46,14 @@ def forest_figure(effects: pd.DataFrame, *, title: str, xlabel: str) -> Figure:
     fig = Figure(figsize=(6.0, 0.45 * len(rows) + 1.2), dpi=110)
     ax = fig.subplots()
     y = list(range(len(rows)))[::-1]
-    ax.errorbar(rows["estimate"], y, xerr=[rows["estimate"] - rows["ci95_low"], rows["ci95_high"] - rows["estimate"]],
-                fmt="o", color="#1b6ca8", capsize=3)
+    ax.errorbar(
+        rows["estimate"],
+        y,
+        xerr=[rows["estimate"] - rows["ci95_low"], rows["ci95_high"] - rows["estimate"]],
+        fmt="o",
+        color="#1b6ca8",
+        capsize=3,
+    )
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, rows["label"])
     ax.set_xlabel(xlabel)

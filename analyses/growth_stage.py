@@ -53,10 +53,17 @@ def run_growth(clean_dir: Path, instruments_dir: Path, params_path: Path, out_di
             columns={"std_estimate": "estimate_", "estimate": "raw", "std_ci95_low": "low", "std_ci95_high": "high"}
         )
         forest = pd.DataFrame(
-            {"label": rows["outcome"], "estimate": rows["estimate_"], "ci95_low": rows["low"], "ci95_high": rows["high"]}
+            {
+                "label": rows["outcome"],
+                "estimate": rows["estimate_"],
+                "ci95_low": rows["low"],
+                "ci95_high": rows["high"],
+            }
         )
         save_png(
-            forest_figure(forest, title=f"intervisie vs comparison, {TERM_TITLES.get(term, term)}", xlabel="standardised effect"),
+            forest_figure(
+                forest, title=f"intervisie vs comparison, {TERM_TITLES.get(term, term)}", xlabel="standardised effect"
+            ),
             out_dir / "figures" / f"forest_{term.replace(':', '_')}.png",
         )
     metrics = {}

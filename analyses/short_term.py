@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyses.change import hedges_g, hedges_g_change, reliable_change_shares, standardised_response_mean
+from analyses.change import hedges_g, hedges_g_change, standardised_response_mean
 from analyses.data import change_table
 from analyses.reliability import reliability_table
+from analyses.reliable_change import reliable_change_shares
 from pipeline.instruments import Instrument
 from pipeline.itemtable import instrument_tables
 from pipeline.scoring import scored_values

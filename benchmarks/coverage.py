@@ -48,19 +48,43 @@ def one_study(seed: int) -> list[dict]:
         (work / "config" / "simulation.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         shutil.copy(DEMO / "study.yaml", work / "config" / "study.yaml")
         simulate(work / "config" / "simulation.yaml", ROOT / "instruments", work / "raw", formats="csv")
-        run_ingest(work / "raw" / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", work / "clean",
-                   lambda _m: None)
-        run_score(work / "clean", ROOT / "instruments", work / "clean" / "scale_scores.parquet",
-                  work / "clean" / "dd.csv", lambda _m: None)
-        scores = wave_scores(*(pd.read_parquet(work / "clean" / f"{n}.parquet")
-                               for n in ("participants", "responses", "scale_scores")))
+        run_ingest(
+            work / "raw" / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", work / "clean", lambda _m: None
+        )
+        run_score(
+            work / "clean",
+            ROOT / "instruments",
+            work / "clean" / "scale_scores.parquet",
+            work / "clean" / "dd.csv",
+            lambda _m: None,
+        )
+        scores = wave_scores(
+            *(pd.read_parquet(work / "clean" / f"{n}.parquet") for n in ("participants", "responses", "scale_scores"))
+        )
         spec = params["growth"]
-        effects = growth_results(scores, scales=params["primary"], fixed=spec["fixed"], random=spec["random"],
-                                 moderation=spec["moderation"], waves={"t0": 0, "t1": 3, "t2": 12, "t3": 24},
-                                 baseline=params["baseline"])["effects"]
+        effects = growth_results(
+            scores,
+            scales=params["primary"],
+            fixed=spec["fixed"],
+            random=spec["random"],
+            moderation=spec["moderation"],
+            waves={"t0": 0, "t1": 3, "t2": 12, "t3": 24},
+            baseline=params["baseline"],
+        )["effects"]
     rows = effects[effects["term"].isin(TERMS)]
-    return [{"seed": seed, "outcome": r.outcome, "term": r.term, "estimate": r.estimate, "std_error": r.std_error,
-             "ci95_low": r.ci95_low, "ci95_high": r.ci95_high, "structure": r.structure} for r in rows.itertuples()]
+    return [
+        {
+            "seed": seed,
+            "outcome": r.outcome,
+            "term": r.term,
+            "estimate": r.estimate,
+            "std_error": r.std_error,
+            "ci95_low": r.ci95_low,
+            "ci95_high": r.ci95_high,
+            "structure": r.structure,
+        }
+        for r in rows.itertuples()
+    ]
 
 
 def truths() -> dict[tuple[str, str], float]:
@@ -85,10 +109,21 @@ def summarise(estimates: pd.DataFrame) -> pd.DataFrame:
         true = truth[(outcome, term)]
         hits = int(((part["ci95_low"] <= true) & (true <= part["ci95_high"])).sum())
         low, high = proportion_confint(hits, len(part), alpha=0.05, method="wilson")
-        rows.append({"outcome": outcome, "term": term, "truth": true, "studies": len(part),
-                     "mean_estimate": part["estimate"].mean(), "bias": part["estimate"].mean() - true,
-                     "sd_estimate": part["estimate"].std(ddof=1), "mean_se": part["std_error"].mean(),
-                     "coverage": hits / len(part), "coverage_ci95_low": low, "coverage_ci95_high": high})
+        rows.append(
+            {
+                "outcome": outcome,
+                "term": term,
+                "truth": true,
+                "studies": len(part),
+                "mean_estimate": part["estimate"].mean(),
+                "bias": part["estimate"].mean() - true,
+                "sd_estimate": part["estimate"].std(ddof=1),
+                "mean_se": part["std_error"].mean(),
+                "coverage": hits / len(part),
+                "coverage_ci95_low": low,
+                "coverage_ci95_high": high,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -108,9 +143,14 @@ def main(argv: list[str] | None = None) -> None:
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(summary.to_string(index=False))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"summary": summary.to_dict("records"),
-                                    "estimates": estimates.replace({np.nan: None}).to_dict("records")}, indent=1)
-                        + "\n", encoding="utf-8")
+    args.out.write_text(
+        json.dumps(
+            {"summary": summary.to_dict("records"), "estimates": estimates.replace({np.nan: None}).to_dict("records")},
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"written to {args.out}")
 
 

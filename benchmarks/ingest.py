@@ -56,8 +56,13 @@ def measure(size: int, work: Path, repeat: int) -> dict:
     """Simulate one size and time the reference and the pipeline on it."""
     study_dir = work / f"study_{size}"
     start = time.perf_counter()
-    simulate(ROOT / "data_raw" / "demo" / "simulation.yaml", ROOT / "instruments", study_dir,
-             n_participants=size, formats="csv")
+    simulate(
+        ROOT / "data_raw" / "demo" / "simulation.yaml",
+        ROOT / "instruments",
+        study_dir,
+        n_participants=size,
+        formats="csv",
+    )
     simulate_s = time.perf_counter() - start
     raw_mib = sum(p.stat().st_size for p in study_dir.glob("*.csv")) / 2**20
     reference = pyarrow_read_seconds(study_dir, repeat)
@@ -65,9 +70,19 @@ def measure(size: int, work: Path, repeat: int) -> dict:
     out = work / f"clean_{size}"
     start = time.perf_counter()
     child = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ingest_child", str(study_dir / "study.yaml"), str(out),
-         str(ROOT / "instruments"), str(ROOT / "params.yaml")],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.ingest_child",
+            str(study_dir / "study.yaml"),
+            str(out),
+            str(ROOT / "instruments"),
+            str(ROOT / "params.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     wall = time.perf_counter() - start
     timing = json.loads(child.stdout.strip().splitlines()[-1])
@@ -101,15 +116,27 @@ def main(argv: list[str] | None = None) -> None:
         print(f"size {size:,}: simulating and measuring ...", flush=True)
         rows.append(measure(size, args.work, args.repeat))
         print("  " + json.dumps(rows[-1]), flush=True)
-    header = ["participants", "raw_csv_mib", "pyarrow_read_s", "pyarrow_read_1thread_s", "pipeline_s",
-              "ratio_to_pyarrow", "ratio_to_pyarrow_1thread", "peak_rss_mib", "rss_mib_per_1000"]
+    header = [
+        "participants",
+        "raw_csv_mib",
+        "pyarrow_read_s",
+        "pyarrow_read_1thread_s",
+        "pipeline_s",
+        "ratio_to_pyarrow",
+        "ratio_to_pyarrow_1thread",
+        "peak_rss_mib",
+        "rss_mib_per_1000",
+    ]
     print("\n" + " | ".join(header))
     for row in rows:
         print(" | ".join(str(row[h]) for h in header))
     report = {
         "benchmark": "ingest+validate+score vs pyarrow.csv.read_csv",
-        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(),
-                    "pyarrow": pa.__version__},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": __import__("os").cpu_count(),
+            "pyarrow": pa.__version__,
+        },
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

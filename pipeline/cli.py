@@ -173,8 +173,13 @@ def analyze_reliability(clean_dir: Path, params_path: Path, out_dir: Path, instr
 @analyze.command("change")
 @_analysis_options("results/change")
 @click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
-@click.option("--reliability", "reliability_path", type=PathArg,
-              default=Path("results/reliability/reliability.csv"), show_default=True)
+@click.option(
+    "--reliability",
+    "reliability_path",
+    type=PathArg,
+    default=Path("results/reliability/reliability.csv"),
+    show_default=True,
+)
 def analyze_change(
     clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path, reliability_path: Path
 ) -> None:
@@ -209,9 +214,17 @@ def analyze_all(clean_dir: Path, params_path: Path, out_dir: Path, instruments_d
     if (clean_dir / "item_responses.parquet").exists():
         run_reliability(clean_dir, instruments_dir, params_path, out_dir / "reliability", _progress)
     else:
-        click.echo(f"No item_responses.parquet under {clean_dir}: reliability (and reliable change) left out.", err=True)
-    run_change(clean_dir, instruments_dir, out_dir / "reliability" / "reliability.csv", params_path,
-               out_dir / "change", _progress)
+        click.echo(
+            f"No item_responses.parquet under {clean_dir}: reliability (and reliable change) left out.", err=True
+        )
+    run_change(
+        clean_dir,
+        instruments_dir,
+        out_dir / "reliability" / "reliability.csv",
+        params_path,
+        out_dir / "change",
+        _progress,
+    )
     run_growth(clean_dir, instruments_dir, params_path, out_dir / "growth", _progress)
     click.echo(f"All analyses written to {out_dir}.")
 

@@ -405,4 +405,7 @@ def load_library(directory: Path) -> dict[str, Instrument]:
     problems = [p for path in files for p in check_file(path)]
     if problems:
         raise InstrumentError(problems)
-    return {path.stem: Instrument.model_validate(yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)) for path in files}
+    return {
+        path.stem: Instrument.model_validate(yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER))
+        for path in files
+    }

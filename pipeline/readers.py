@@ -139,7 +139,8 @@ def _fast_table(path: Path, text: str, sep: str, header_rows: int) -> RawTable |
             read_options=pacsv.ReadOptions(skip_rows_after_names=header_rows - 1, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(first, pa.string()), strings_can_be_null=False,
+                column_types=dict.fromkeys(first, pa.string()),
+                strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
         )

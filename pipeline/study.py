@@ -35,7 +35,7 @@ class CsvOptions(_Strict):
     @classmethod
     def _one_character(cls, value: str) -> str:
         if len(value) != 1:
-            raise ValueError(f"must be one character, not {value!r} (a tab is written \"\\t\", in double quotes)")
+            raise ValueError(f'must be one character, not {value!r} (a tab is written "\\t", in double quotes)')
         return value
 
     @field_validator("encoding")

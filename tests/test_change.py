@@ -23,13 +23,8 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from analyses.change import (
-    hedges_g,
-    hedges_g_change,
-    reliable_change,
-    reliable_change_shares,
-    standardised_response_mean,
-)
+from analyses.change import hedges_g, hedges_g_change, standardised_response_mean
+from analyses.reliable_change import reliable_change, reliable_change_shares
 from tests.r_reference import run_r
 
 # ----------------------------------------------------------------------------- data

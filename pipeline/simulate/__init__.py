@@ -92,8 +92,9 @@ def run(
     for name, export in exports.items():
         say(f"write {name}")
         write_export(out_dir / name, export, cfg.file_timestamp)
-    manifest = build_manifest(cfg, config_path.name, sim, exports, records, n_participants=n_participants,
-                              formats=formats)
+    manifest = build_manifest(
+        cfg, config_path.name, sim, exports, records, n_participants=n_participants, formats=formats
+    )
     write_manifest(out_dir / MANIFEST, manifest)
     if formats == "csv":
         text = yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=120)

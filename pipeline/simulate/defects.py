@@ -132,8 +132,15 @@ def _set(export: Export, pos: int, column: str, value: object) -> None:
     frame.iat[pos, frame.columns.get_loc(column)] = value
 
 
-def plant_survey(planter: Planter, export: Export, counts: dict[str, int], roster_ids: set[str],
-                 names: np.ndarray, emails: np.ndarray, qualtrics: dict[str, str]) -> None:
+def plant_survey(
+    planter: Planter,
+    export: Export,
+    counts: dict[str, int],
+    roster_ids: set[str],
+    names: np.ndarray,
+    emails: np.ndarray,
+    qualtrics: dict[str, str],
+) -> None:
     """Plant every defect that applies to one questionnaire export.
 
     Parameters
@@ -222,8 +229,14 @@ def _duplicates(planter: Planter, export: Export, k: int) -> None:
     export.frame = pd.concat([frame, copies]).sort_values(["_time", "_key"], kind="stable").reset_index(drop=True)
     pid_col = src.columns["participant_id"]
     for _, row in copies.iterrows():
-        planter.record("duplicate_submissions", export, int(row["_key"]), pid_col, participant_id=row[pid_col],
-                       _dup_key=int(row["_dup_of"]))
+        planter.record(
+            "duplicate_submissions",
+            export,
+            int(row["_key"]),
+            pid_col,
+            participant_id=row[pid_col],
+            _dup_key=int(row["_dup_of"]),
+        )
 
 
 def _typo(rng: np.random.Generator, true_id: str, taken: set[str]) -> str:
@@ -256,8 +269,14 @@ def _unfinished(planter: Planter, export: Export, k: int, busy: set[int], qualtr
             _set(export, pos, qualtrics["progress"], progress)
         key = int(frame["_key"].iat[pos])
         busy.add(key)
-        planter.record("unfinished_responses", export, key, qualtrics.get("finished"), progress=progress,
-                       first_empty_column=columns[cut] if cut < len(columns) else None)
+        planter.record(
+            "unfinished_responses",
+            export,
+            key,
+            qualtrics.get("finished"),
+            progress=progress,
+            first_empty_column=columns[cut] if cut < len(columns) else None,
+        )
 
 
 def _cell_defects(planter: Planter, export: Export, counts: dict[str, int], busy: set[int]) -> None:
@@ -271,8 +290,9 @@ def _cell_defects(planter: Planter, export: Export, counts: dict[str, int], busy
         rs = inst.response_set_of(item)
         code = rs.max + int(planter.rng.choice([1, 2, 3]))
         _set(export, pos, column, str(code) if style == "labels" else cell_of(code, rs, style))
-        planter.record("out_of_range", export, int(export.frame["_key"].iat[pos]), column, value=code,
-                       valid=f"{rs.min}..{rs.max}")
+        planter.record(
+            "out_of_range", export, int(export.frame["_key"].iat[pos]), column, value=code, valid=f"{rs.min}..{rs.max}"
+        )
     for pos, column in planter.cells(export, counts.get("missing_codes", 0), busy):
         inst, item = export.items[column]
         rs = inst.response_set_of(item)
@@ -292,8 +312,17 @@ def _cell_defects(planter: Planter, export: Export, counts: dict[str, int], busy
             planter.record("codes_in_label_export", export, int(export.frame["_key"].iat[pos]), column, value=code)
 
 
-def plant_free_text(planter: Planter, export: Export, column: str, k: int, names: np.ndarray, emails: np.ndarray,
-                    busy: set[int], *, emails_too: bool = True) -> None:
+def plant_free_text(
+    planter: Planter,
+    export: Export,
+    column: str,
+    k: int,
+    names: np.ndarray,
+    emails: np.ndarray,
+    busy: set[int],
+    *,
+    emails_too: bool = True,
+) -> None:
     """Write free-text answers that contain a person's name (or, if ``emails_too``, e-mail address)."""
     frame = export.frame
     for pos in planter.rows(export, k, busy=busy):
@@ -301,8 +330,14 @@ def plant_free_text(planter: Planter, export: Export, column: str, k: int, names
         kind = "email" if emails_too and planter.rng.random() < 0.5 else "name"
         text = pii_text(kind, str(names[person]), str(emails[person]), int(planter.rng.integers(0, 6)))
         _set(export, pos, column, text)
-        planter.record("free_text_pii", export, int(frame["_key"].iat[pos]), column, kind=kind,
-                       leaked=str(emails[person] if kind == "email" else names[person]))
+        planter.record(
+            "free_text_pii",
+            export,
+            int(frame["_key"].iat[pos]),
+            column,
+            kind=kind,
+            leaked=str(emails[person] if kind == "email" else names[person]),
+        )
 
 
 def resolve_rows(exports: dict[str, Export], records: list[Record]) -> list[Record]:

@@ -186,7 +186,9 @@ def build_cohort(cfg: SimulationConfig, n_participants: int | None) -> Cohort:
     return Cohort(people=people, groups=groups, coaches=coaches)
 
 
-def _group_qualities(cfg: SimulationConfig, rng: np.random.Generator, groups: pd.DataFrame, coaches: pd.DataFrame) -> None:
+def _group_qualities(
+    cfg: SimulationConfig, rng: np.random.Generator, groups: pd.DataFrame, coaches: pd.DataFrame
+) -> None:
     """Add the groups' true coach quality, structure and safety (z-scores, population SD 1)."""
     imp = cfg.implementation
     n = len(groups)
@@ -219,8 +221,14 @@ def _people(
                 start = _monday_on_or_after(rng.integers(0, cfg.design.enrolment_days, n_cmp), first_start)
             parts.append(
                 pd.DataFrame(
-                    {"programme": key, "intervisie": arm, "group": group.astype(np.int64), "start": start,
-                     "pool": prog.names, "domain": prog.email_domain}
+                    {
+                        "programme": key,
+                        "intervisie": arm,
+                        "group": group.astype(np.int64),
+                        "start": start,
+                        "pool": prog.names,
+                        "domain": prog.email_domain,
+                    }
                 )
             )
     people = pd.concat(parts, ignore_index=True)
@@ -235,4 +243,3 @@ def _people(
     people["email"] = emails(first, last, people["domain"].to_numpy())
     people["start"] = pd.to_datetime(people["start"])
     return people.drop(columns=["pool", "domain"])
-

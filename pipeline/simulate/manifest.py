@@ -68,8 +68,13 @@ def build_manifest(
         "n_participants": n_participants,
         "formats": formats,
         "row_numbers": ROW_NUMBERS,
-        "design": {"programmes": design, "coaches": len(coaches), "sessions": len(sim.sessions),
-                   "attendance_rows": len(sim.attendance), "session_evaluations": len(sim.evaluations)},
+        "design": {
+            "programmes": design,
+            "coaches": len(coaches),
+            "sessions": len(sim.sessions),
+            "attendance_rows": len(sim.attendance),
+            "session_evaluations": len(sim.evaluations),
+        },
         "files": {name: {"format": e.source.format, "data_rows": len(e.frame)} for name, e in exports.items()},
         "defect_counts": {k: dict(sorted(v.items())) for k, v in sorted(counts.items())},
         "defects": records,
@@ -82,10 +87,25 @@ def build_manifest(
                 "rows": [[p, str(d)[:10]] for p, d in zip(people["pid"].to_numpy()[left], left_on, strict=True)],
             },
             "groups": {
-                "columns": ["group_id", "programme", "coach_id", "online", "coach_quality_z", "structure_z", "safety_z"],
+                "columns": [
+                    "group_id",
+                    "programme",
+                    "coach_id",
+                    "online",
+                    "coach_quality_z",
+                    "structure_z",
+                    "safety_z",
+                ],
                 "rows": [
-                    [g, p, coaches["coach_id"].iat[int(c)], bool(o), round(float(q), 4), round(float(s), 4),
-                     round(float(f), 4)]
+                    [
+                        g,
+                        p,
+                        coaches["coach_id"].iat[int(c)],
+                        bool(o),
+                        round(float(q), 4),
+                        round(float(s), 4),
+                        round(float(f), 4),
+                    ]
                     for g, p, c, o, q, s, f in groups[
                         ["group_id", "programme", "coach", "online", "coach_quality", "structure", "safety"]
                     ].itertuples(index=False, name=None)

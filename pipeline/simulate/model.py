@@ -182,8 +182,14 @@ def _rating(
         raise InputError(
             f"simulation.yaml, ratings.{geom.scale}: sd {params.sd} is too small for the item noise; raise sd"
         )
-    return RatingScale(geom, params, np.asarray(driver, dtype=float), rng.standard_normal(n),
-                       float(np.sqrt(group_var)), float(np.sqrt(within)))
+    return RatingScale(
+        geom,
+        params,
+        np.asarray(driver, dtype=float),
+        rng.standard_normal(n),
+        float(np.sqrt(group_var)),
+        float(np.sqrt(within)),
+    )
 
 
 def add_implementation(cfg: SimulationConfig, model: Model, cohort: Cohort, dose: np.ndarray) -> dict[str, dict]:
@@ -220,8 +226,9 @@ def add_implementation(cfg: SimulationConfig, model: Model, cohort: Cohort, dose
         if outcome is None:
             raise InputError(f"simulation.yaml: implementation.effects_short.{scale_id} is not an outcome scale")
         extra = sum(getattr(effects, name) * covariates[name] for name in covariates)
-        model.outcomes[scale_id] = Outcome(outcome.geom, outcome.params, outcome.base, outcome.slope,
-                                           outcome.effect_short + extra, outcome.effect_long)
+        model.outcomes[scale_id] = Outcome(
+            outcome.geom, outcome.params, outcome.base, outcome.slope, outcome.effect_short + extra, outcome.effect_long
+        )
     return centres
 
 
@@ -256,8 +263,9 @@ def draw_leave_months(cfg: SimulationConfig, model: Model, cohort: Cohort) -> np
     return months
 
 
-def outcome_latent(outcome: Outcome, month: float, short_months: float, leave_months: np.ndarray,
-                   rng: np.random.Generator) -> np.ndarray:
+def outcome_latent(
+    outcome: Outcome, month: float, short_months: float, leave_months: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Return the latent score of one outcome at a wave for everyone (see module docstring)."""
     p = outcome.params
     short = min(month / short_months, 1.0)

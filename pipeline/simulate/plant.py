@@ -52,8 +52,14 @@ def plant_all(cfg: SimulationConfig, sim: Simulation, study: Study, exports: dic
     for person in refusers:
         pos = int(np.flatnonzero(roster.frame["_person"].to_numpy() == person)[0])
         roster.frame.iat[pos, roster.frame.columns.get_loc(consent_col)] = refuse_text
-        planter.record("no_consent", roster, int(roster.frame["_key"].iat[pos]), consent_col,
-                       participant_id=people["pid"].iat[int(person)], _person=int(person))
+        planter.record(
+            "no_consent",
+            roster,
+            int(roster.frame["_key"].iat[pos]),
+            consent_col,
+            participant_id=people["pid"].iat[int(person)],
+            _person=int(person),
+        )
     roster_ids = set(people["pid"].tolist())
     for export in surveys:
         qualtrics = {"finished": export.source.columns.get("finished"), "progress": "Progress"}
@@ -77,8 +83,9 @@ def plant_all(cfg: SimulationConfig, sim: Simulation, study: Study, exports: dic
     return records
 
 
-def _sessions(planter: Planter, export: Export, sim: Simulation, d: dict[str, int], names: np.ndarray,
-              emails: np.ndarray) -> None:
+def _sessions(
+    planter: Planter, export: Export, sim: Simulation, d: dict[str, int], names: np.ndarray, emails: np.ndarray
+) -> None:
     """A session logged twice, durations with a decimal point, names in the reports."""
     add_keys(export)
     src = export.source
@@ -93,8 +100,9 @@ def _sessions(planter: Planter, export: Export, sim: Simulation, d: dict[str, in
     insert_after(export, copies, anchor_keys)
     id_col = src.columns["session_id"]
     for copy_key, anchor_key, session_id in zip(copies["_key"], anchor_keys, copies[id_col], strict=True):
-        planter.record("session_duplicate_id", export, int(copy_key), id_col, value=str(session_id),
-                       _dup_key=int(anchor_key))
+        planter.record(
+            "session_duplicate_id", export, int(copy_key), id_col, value=str(session_id), _dup_key=int(anchor_key)
+        )
     busy = set(copies["_key"].tolist())
     hours_col = src.columns.get("duration_hours")
     if hours_col is not None:
@@ -107,8 +115,9 @@ def _sessions(planter: Planter, export: Export, sim: Simulation, d: dict[str, in
             busy.add(int(keys[pos]))
             planter.record("session_dot_decimal", export, int(keys[pos]), hours_col, value=text)
     if src.free_text_columns:
-        plant_free_text(planter, export, src.free_text_columns[0], d["free_text_pii"], names, emails, busy,
-                        emails_too=False)
+        plant_free_text(
+            planter, export, src.free_text_columns[0], d["free_text_pii"], names, emails, busy, emails_too=False
+        )
 
 
 def _attendance(planter: Planter, export: Export, sim: Simulation, study: Study, d: dict[str, int]) -> None:
@@ -172,10 +181,10 @@ def _trailing_rows(planter: Planter, export: Export, k: int) -> None:
     keys = next_keys(export, k)
     frame = export.frame.astype({c: object for c in visible})
     frame = frame.reindex(range(len(frame) + k))
-    frame.loc[len(export.frame):, visible] = None
-    frame.loc[len(export.frame):, visible[0]] = " "
-    frame.loc[len(export.frame):, "_key"] = keys
-    frame.loc[len(export.frame):, "_person"] = -1
+    frame.loc[len(export.frame) :, visible] = None
+    frame.loc[len(export.frame) :, visible[0]] = " "
+    frame.loc[len(export.frame) :, "_key"] = keys
+    frame.loc[len(export.frame) :, "_person"] = -1
     export.frame = frame.astype({"_key": np.int64, "_person": np.int64})
     rows = pd.DataFrame({"_key": keys})
     for key in rows["_key"]:

@@ -39,8 +39,9 @@ def build_sessions(cfg: SimulationConfig, cohort: Cohort) -> pd.DataFrame:
             continue
         interval = rng.integers(prog.session_interval_days.min, prog.session_interval_days.max + 1, len(mine))
         most = int(np.ceil(horizon / max(prog.session_interval_days.min - prog.session_jitter_days, 7))) + 1
-        steps = interval[:, None] + rng.integers(-prog.session_jitter_days, prog.session_jitter_days + 1,
-                                                 (len(mine), most))
+        steps = interval[:, None] + rng.integers(
+            -prog.session_jitter_days, prog.session_jitter_days + 1, (len(mine), most)
+        )
         steps[:, 0] = 0
         offset = np.cumsum(np.maximum(steps, 7), axis=1)
         rows, cols = np.nonzero(offset < horizon)
@@ -56,8 +57,10 @@ def build_sessions(cfg: SimulationConfig, cohort: Cohort) -> pd.DataFrame:
                 }
             )
         )
-    sessions = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        {"group": [], "number": [], "offset": [], "hours": []}
+    sessions = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame({"group": [], "number": [], "offset": [], "hours": []})
     )
     n = len(sessions)
     start = groups["start"].to_numpy()[sessions["group"].to_numpy()]
@@ -74,8 +77,8 @@ def build_sessions(cfg: SimulationConfig, cohort: Cohort) -> pd.DataFrame:
     sessions["method"] = METHODS[rng.choice(len(METHODS), size=n, p=METHOD_WEIGHTS / METHOD_WEIGHTS.sum())]
     sessions["cases"] = np.where(rng.random(n) < 0.6, 1, 2)
     sessions["report"] = pick(rng, REPORTS, n, 0.7)
-    return sessions.drop(columns=["offset", "number"]).sort_values(["group", "date"], kind="stable").reset_index(
-        drop=True
+    return (
+        sessions.drop(columns=["offset", "number"]).sort_values(["group", "date"], kind="stable").reset_index(drop=True)
     )
 
 
@@ -115,7 +118,11 @@ def build_attendance(
 
 
 def build_evaluations(
-    cfg: SimulationConfig, cohort: Cohort, model: Model, sessions: pd.DataFrame, attendance: pd.DataFrame,
+    cfg: SimulationConfig,
+    cohort: Cohort,
+    model: Model,
+    sessions: pd.DataFrame,
+    attendance: pd.DataFrame,
     instrument_ids: list[str],
 ) -> pd.DataFrame:
     """Draw the questionnaires attendees fill in after a session.

@@ -88,7 +88,9 @@ def simulate(
         raise InputError(f"study.yaml names instrument(s) {missing} that the instrument library lacks")
     unknown_waves = sorted(set(cfg.response.logit_intercept) ^ set(wave_instruments))
     if unknown_waves:
-        raise InputError(f"simulation.yaml: response.logit_intercept must name exactly the waves {sorted(wave_instruments)}")
+        raise InputError(
+            f"simulation.yaml: response.logit_intercept must name exactly the waves {sorted(wave_instruments)}"
+        )
     unknown_programmes = sorted(set(cfg.design.programmes) - set(study.programmes))
     if unknown_programmes:
         raise InputError(f"simulation.yaml: programme(s) {unknown_programmes} are not in study.yaml's programmes")

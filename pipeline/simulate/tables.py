@@ -48,8 +48,14 @@ QUALTRICS_META = [
     ("DistributionChannel", "Distribution Channel", '{"ImportId":"distributionChannel"}'),
     ("UserLanguage", "User Language", '{"ImportId":"userLanguage"}'),
 ]
-QUALTRICS_IDENTIFIERS = ["IPAddress", "RecipientLastName", "RecipientFirstName", "RecipientEmail", "LocationLatitude",
-                         "LocationLongitude"]
+QUALTRICS_IDENTIFIERS = [
+    "IPAddress",
+    "RecipientLastName",
+    "RecipientFirstName",
+    "RecipientEmail",
+    "LocationLatitude",
+    "LocationLongitude",
+]
 QUALTRICS_IGNORED = ["StartDate", "EndDate", "Status", "Progress", "ResponseId", "DistributionChannel", "UserLanguage"]
 #: what an identifier column of a roster or a non-Qualtrics survey holds, by its folded name
 IDENTIFIER_KINDS = {"naam": "name", "name": "name", "e-mail": "email", "email": "email", "coach": "coach_name"}
@@ -132,8 +138,11 @@ def roster_export(sim: Simulation, study: Study, spell: Spelling) -> Export:
     group = people["group"].to_numpy()
     member = group != NO_GROUP
     online = per_member(groups["online"].to_numpy(), group, False).astype(bool)
-    start = people["start"].dt.date.to_numpy() if src.format == "xlsx" else format_times(
-        people["start"], src.date_format or "%Y-%m-%d")
+    start = (
+        people["start"].dt.date.to_numpy()
+        if src.format == "xlsx"
+        else format_times(people["start"], src.date_format or "%Y-%m-%d")
+    )
     roles = {
         "participant_id": people["pid"].to_numpy(),
         "programme": spell(people["programme"].to_numpy(), study.programmes),
@@ -149,12 +158,25 @@ def roster_export(sim: Simulation, study: Study, spell: Spelling) -> Export:
         "email": people["email"].to_numpy(),
         "coach_name": per_member(coaches["name"].to_numpy()[groups["coach"].to_numpy()], group, None),
     }
-    order = ["participant_id", "name", "email", "programme", "arm", "group_id", "coach_id", "coach_name", "format",
-             "start_date", "consent"]
+    order = [
+        "participant_id",
+        "name",
+        "email",
+        "programme",
+        "arm",
+        "group_id",
+        "coach_id",
+        "coach_name",
+        "format",
+        "start_date",
+        "consent",
+    ]
     columns = _named_columns(src, roles, kinds, order)
     frame = pd.DataFrame(columns)
     frame["_person"] = np.arange(len(people))
-    order = np.lexsort((people["last"].to_numpy(), people["programme"].to_numpy(), np.where(member, group, len(groups))))
+    order = np.lexsort(
+        (people["last"].to_numpy(), people["programme"].to_numpy(), np.where(member, group, len(groups)))
+    )
     frame = frame.iloc[order]
     return Export("roster", src, frame.reset_index(drop=True))
 
@@ -219,8 +241,9 @@ def attendance_export(sim: Simulation, study: Study, spell: Spelling) -> Export:
     return Export("attendance", src, frame)
 
 
-def survey_export(sim: Simulation, study: Study, survey: SurveySource, library: dict[str, Instrument],
-                  cfg: SimulationConfig) -> Export:
+def survey_export(
+    sim: Simulation, study: Study, survey: SurveySource, library: dict[str, Instrument], cfg: SimulationConfig
+) -> Export:
     """Return one questionnaire export in its format's layout (see module docstring)."""
     responses = sim.evaluations if survey.occasion == "session" else sim.waves[str(survey.wave)]
     people = sim.cohort.people
@@ -253,9 +276,20 @@ def survey_export(sim: Simulation, study: Study, survey: SurveySource, library: 
                 columns[name] = values[name]
                 texts[name] = (name, f'{{"ImportId":"{name}"}}')
     else:
-        kinds = {"email": people["email"].to_numpy()[person],
-                 "name": (people["first"] + " " + people["last"]).to_numpy()[person]}
-        order = ["participant_id", "session_id", "submitted_at", "duration_seconds", "finished", "wave", "name", "email"]
+        kinds = {
+            "email": people["email"].to_numpy()[person],
+            "name": (people["first"] + " " + people["last"]).to_numpy()[person],
+        }
+        order = [
+            "participant_id",
+            "session_id",
+            "submitted_at",
+            "duration_seconds",
+            "finished",
+            "wave",
+            "name",
+            "email",
+        ]
         columns = _named_columns(survey, roles, kinds, order)
     items: dict[str, tuple[Instrument, Item]] = {}
     mapping = item_columns(survey, library)
@@ -293,8 +327,14 @@ def _item_cells(codes: np.ndarray, inst: Instrument, item: Item, style: str) -> 
     return out
 
 
-def _qualtrics_meta(rng: np.random.Generator, people: pd.DataFrame, person: np.ndarray, submitted: pd.DatetimeIndex,
-                    duration: np.ndarray, labels: bool) -> dict[str, np.ndarray]:
+def _qualtrics_meta(
+    rng: np.random.Generator,
+    people: pd.DataFrame,
+    person: np.ndarray,
+    submitted: pd.DatetimeIndex,
+    duration: np.ndarray,
+    labels: bool,
+) -> dict[str, np.ndarray]:
     n = len(person)
     started = submitted - pd.to_timedelta(duration, unit="s")
     ip = np.char.add("145.", np.char.add(rng.integers(1, 255, n).astype(str), ".")).astype(object)
@@ -319,7 +359,9 @@ def _qualtrics_meta(rng: np.random.Generator, people: pd.DataFrame, person: np.n
     }
 
 
-def build_exports(sim: Simulation, study: Study, library: dict[str, Instrument], cfg: SimulationConfig) -> dict[str, Export]:
+def build_exports(
+    sim: Simulation, study: Study, library: dict[str, Instrument], cfg: SimulationConfig
+) -> dict[str, Export]:
     """Return every raw file of the study, keyed by file name, in the description's order."""
     spell = Spelling(stream(cfg.seed, "spelling"), cfg.response.spelling_variant_rate)
     exports = {study.roster.file: roster_export(sim, study, spell)}
@@ -339,8 +381,13 @@ def csv_study(study: Study) -> Study:
     Qualtrics exports with Qualtrics' own metadata columns and their item patterns kept.
     """
     roster = study.roster.model_copy(
-        update={"file": str(Path(study.roster.file).with_suffix(".csv")), "format": "csv", "csv": CsvOptions(),
-                "sheet": 0, "date_format": "%Y-%m-%d"}
+        update={
+            "file": str(Path(study.roster.file).with_suffix(".csv")),
+            "format": "csv",
+            "csv": CsvOptions(),
+            "sheet": 0,
+            "date_format": "%Y-%m-%d",
+        }
     )
     surveys = []
     for survey in study.surveys:
@@ -351,8 +398,12 @@ def csv_study(study: Study) -> Study:
                     "format": "qualtrics_csv",
                     "csv": CsvOptions(),
                     "sheet": 0,
-                    "columns": {"participant_id": "ExternalReference", "submitted_at": "RecordedDate",
-                                "duration_seconds": "Duration (in seconds)", "finished": "Finished"},
+                    "columns": {
+                        "participant_id": "ExternalReference",
+                        "submitted_at": "RecordedDate",
+                        "duration_seconds": "Duration (in seconds)",
+                        "finished": "Finished",
+                    },
                     "identifier_columns": QUALTRICS_IDENTIFIERS,
                     "free_text_columns": ["Q_opmerking"],
                     "ignore_columns": QUALTRICS_IGNORED,

@@ -78,8 +78,13 @@ def build_waves(
         month = wave_months[wave]
         rng = stream(cfg.seed, f"wave/{wave}")
         latent = {
-            scale_id: outcome_latent(outcome, month, cfg.design.short_term_months, model.leave_months,
-                                     stream(cfg.seed, f"wave/{wave}/{scale_id}"))
+            scale_id: outcome_latent(
+                outcome,
+                month,
+                cfg.design.short_term_months,
+                model.leave_months,
+                stream(cfg.seed, f"wave/{wave}/{scale_id}"),
+            )
             for scale_id, outcome in model.outcomes.items()
         }
         items: dict[str, np.ndarray] = {}
@@ -91,8 +96,11 @@ def build_waves(
         z_cur = (current_burnout - centre) / spread
         left = model.leave_months <= month
         logit = (
-            r.logit_intercept[wave] + r.last_observed_burnout * z_obs + r.current_burnout * z_cur
-            + r.left_intervisie * left + r.comparison * (~arm)
+            r.logit_intercept[wave]
+            + r.last_observed_burnout * z_obs
+            + r.current_burnout * z_cur
+            + r.left_intervisie * left
+            + r.comparison * (~arm)
         )
         answers = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
         who = np.flatnonzero(answers)
@@ -116,8 +124,13 @@ def build_waves(
 
 
 def _instrument_answers(
-    cfg: SimulationConfig, model: Model, inst: Instrument, outcome_latents: dict[str, np.ndarray],
-    group: np.ndarray, arm: np.ndarray, rng: np.random.Generator,
+    cfg: SimulationConfig,
+    model: Model,
+    inst: Instrument,
+    outcome_latents: dict[str, np.ndarray],
+    group: np.ndarray,
+    arm: np.ndarray,
+    rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     geoms = [o.geom for o in model.outcomes.values() if o.geom.instrument == inst.id]
     geoms += [r.geom for r in model.ratings.values() if r.geom.instrument == inst.id]

@@ -119,8 +119,14 @@ def _write_sav(tmp: Path, export: Export, stamp: date) -> None:
             frame[column] = frame[column].map(lambda v: "" if _text_cell(v) is None else str(_text_cell(v)))
             labels[column] = column
             measure[column] = "nominal"
-    pyreadstat.write_sav(frame, str(tmp), column_labels=labels, variable_value_labels=value_labels,
-                         variable_measure=measure, row_compress=True)
+    pyreadstat.write_sav(
+        frame,
+        str(tmp),
+        column_labels=labels,
+        variable_value_labels=value_labels,
+        variable_measure=measure,
+        row_compress=True,
+    )
     data = bytearray(tmp.read_bytes())
     data[SAV_DATE] = stamp.strftime("%d %b %y").encode("ascii")
     data[SAV_TIME] = b"00:00:00"
@@ -183,4 +189,3 @@ def _fixed_zip(data: bytes, fixed: datetime) -> bytes:
             entry.external_attr = info.external_attr
             target.writestr(entry, content)
     return out.getvalue()
-
