@@ -303,9 +303,6 @@ def hedges_g(
     )
 
 
-# ----------------------------------------------------------------------------- reliable change
-
-
 def standardised_response_mean(data: pd.DataFrame, *, pre: str, post: str, ci: float = 0.95) -> pd.DataFrame:
     """Standardised response mean (SRM) of an instrument, with an exact noncentral-t interval.
 
