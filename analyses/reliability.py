@@ -37,9 +37,6 @@ __all__ = ["cronbach_alpha", "item_rest_correlations", "mcdonald_omega", "reliab
 SRMR_POOR_FIT = 0.08
 
 
-# ----------------------------------------------------------------------------- input checks
-
-
 def _feldt_interval(alpha: float, n: int, k: int, ci: float) -> tuple[float, float]:
     """Feldt, Woodruff & Salih (1987) interval; pingouin's formula without its rounding."""
     df1 = n - 1
@@ -118,9 +115,6 @@ def cronbach_alpha(data: pd.DataFrame, *, items: Sequence[str], ci: float = 0.95
     return pd.DataFrame({"alpha": [float(alpha)], f"{label}_low": [low], f"{label}_high": [high], "n": [n], "k": [k]})
 
 
-# ----------------------------------------------------------------------------- omega
-
-
 def item_rest_correlations(data: pd.DataFrame, *, items: Sequence[str]) -> pd.DataFrame:
     """Corrected item-total (item-rest) correlation of each item, and alpha if it is dropped.
 
@@ -183,9 +177,6 @@ def item_rest_correlations(data: pd.DataFrame, *, items: Sequence[str]) -> pd.Da
             alpha_drop = np.nan
         rows.append({"item": item, "r_item_rest": r, "alpha_if_dropped": alpha_drop, "n": len(complete)})
     return pd.DataFrame(rows)
-
-
-# ----------------------------------------------------------------------------- table
 
 
 def reliability_table(

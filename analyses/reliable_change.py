@@ -32,9 +32,6 @@ def _wilson(count: np.ndarray, n: np.ndarray, ci: float) -> tuple[np.ndarray, np
     return low, high
 
 
-# ----------------------------------------------------------------------------- within-person g
-
-
 def reliable_change(
     data: pd.DataFrame,
     *,
