@@ -59,6 +59,3 @@ def complete_items(data: pd.DataFrame, items: Sequence[str], *, min_items: int, 
 
 def constant_items(complete: pd.DataFrame) -> list[str]:
     return [c for c in complete.columns if complete[c].var(ddof=1) == 0]
-
-
-# ----------------------------------------------------------------------------- alpha

@@ -169,6 +169,3 @@ def mcdonald_omega(data: pd.DataFrame, *, items: Sequence[str], standardized: bo
             "converged": [converged],
         }
     )
-
-
-# ----------------------------------------------------------------------------- item-rest

@@ -233,6 +233,3 @@ def reliable_change_shares(
     table[f"{label}_high"] = high
     table["category"] = pd.Categorical(table["category"], categories=list(CATEGORIES))
     return table.astype({"count": "int64", "n": "int64"})
-
-
-# ----------------------------------------------------------------------------- responsiveness
