@@ -78,9 +78,9 @@ def test_demo_rows_reconcile_and_metrics_show(project: Path) -> None:
 
 
 def test_no_identifier_or_free_text_reaches_data_clean(project: Path) -> None:
-    from tests.raw_secrets import raw_secrets
+    from tests.raw_identifiers import raw_identifiers
 
-    secrets = raw_secrets(ROOT / "data_raw" / "demo")
+    secrets = raw_identifiers(ROOT / "data_raw" / "demo")
     assert len(secrets) > 500  # IDs, names, e-mail addresses and free-text answers of the demo study
     blobs = [p.read_bytes().decode("latin-1").casefold() for p in (project / "data_clean").rglob("*") if p.is_file()]
     cells = []

@@ -13,7 +13,7 @@ INSTRUMENTS = Path(__file__).parents[1] / "instruments"
 ID_FIELDS = ("participant_id", "group_id", "coach_id", "session_id")
 
 
-def raw_secrets(study_dir: Path, min_length: int = 5) -> set[str]:
+def raw_identifiers(study_dir: Path, min_length: int = 5) -> set[str]:
     """Return the distinct identifying or free-text values of a study's raw files.
 
     Values shorter than ``min_length`` characters (e.g. "ja", "G1") are left out: they are not
