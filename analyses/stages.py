@@ -12,12 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from analyses.attrition import baseline_differences, missing_patterns, response_flow
 from analyses.data import wave_scores
 from pipeline.atomic import write_text
+from pipeline.config import load_yaml_model
 from pipeline.errors import InputError
 
 Progress = Callable[[str], None]
@@ -44,14 +44,7 @@ class AnalysisParams(BaseModel):
 
 def load_analysis_params(path: Path) -> AnalysisParams:
     """Read the ``analyses`` section of ``params.yaml``."""
-    try:
-        data = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("analyses", {})
-        return AnalysisParams.model_validate(data)
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"Cannot read the parameters file {path}: {exc}") from exc
-    except ValidationError as exc:
-        problems = "; ".join(f"analyses.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InputError(f"{path}: {problems}") from exc
+    return load_yaml_model(path, AnalysisParams, "parameters file", section="analyses")
 
 
 def read_clean(clean_dir: Path, names: tuple[str, ...] = ("participants", "responses", "scale_scores")) -> dict:

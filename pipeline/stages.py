@@ -12,10 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import yaml
-from pydantic import ValidationError
 
 from pipeline.atomic import write_parquet, write_text
+from pipeline.config import load_yaml_model
 from pipeline.errors import InputError
 from pipeline.ingest import IngestParams, build_clean
 from pipeline.instruments import load_library
@@ -28,18 +27,6 @@ from pipeline.study import load_study
 Progress = Callable[[str], None]
 
 
-def load_params(path: Path, section: str) -> dict:
-    """Return one section of ``params.yaml`` (an empty dict when the section is absent)."""
-    try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"Cannot read the parameters file {path}: {exc}") from exc
-    value = params.get(section, {}) or {}
-    if not isinstance(value, dict):
-        raise InputError(f"{path}: section `{section}` must be a mapping")
-    return value
-
-
 def run_ingest(study_path: Path, instruments_dir: Path, params_path: Path, out_dir: Path, progress: Progress) -> dict:
     """Read every raw file of a study and write the clean tables and the quality tables.
 
@@ -47,11 +34,7 @@ def run_ingest(study_path: Path, instruments_dir: Path, params_path: Path, out_d
     """
     study = load_study(study_path)
     instruments = load_library(instruments_dir)
-    try:
-        params = IngestParams(**load_params(params_path, "ingest"))
-    except ValidationError as exc:
-        problems = "; ".join(f"ingest.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InputError(f"{params_path}: {problems}") from exc
+    params = load_yaml_model(params_path, IngestParams, "parameters file", section="ingest")
     key = resolve_key(study.study, os.environ)
     raw = {}
     for role, source in study.sources():

@@ -14,10 +14,9 @@ import codecs
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.errors import InputError
+from pipeline.config import load_yaml_model
 
 
 class _Strict(BaseModel):
@@ -146,12 +145,4 @@ class Study(_Strict):
 
 def load_study(path: Path) -> Study:
     """Read and check a study description; every problem is reported at once."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"The study description {path} cannot be read: {exc}") from exc
-    try:
-        return Study.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise InputError(f"The study description {path} is not valid:\n" + "\n".join(lines)) from exc
+    return load_yaml_model(path, Study, "study description")

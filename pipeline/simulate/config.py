@@ -12,10 +12,9 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.errors import InputError
+from pipeline.config import load_yaml_model
 
 GroupFactor = Literal["coach_quality", "structure", "safety"]
 
@@ -248,12 +247,4 @@ def load_config(path: Path) -> SimulationConfig:
     InputError
         If the file cannot be read or breaks the schema.
     """
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"The simulation configuration {path} cannot be read: {exc}") from exc
-    try:
-        return SimulationConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise InputError(f"The simulation configuration {path} is not valid:\n" + "\n".join(lines)) from exc
+    return load_yaml_model(path, SimulationConfig, "simulation configuration")
