@@ -49,19 +49,6 @@ def instruments_check(directory: Path) -> None:
     problems = [p for found in results.values() for p in found]
     for problem in problems:
         click.echo(str(problem))
-    scales: dict[str, Path] = {}
-    for path in results:
-        if results[path]:
-            continue
-        from pipeline.instruments import load_instrument
-
-        for scale in load_instrument(path).scales:
-            if scale.id in scales:
-                click.echo(
-                    f"{path}: scale id '{scale.id}' is also used by {scales[scale.id]}; scale ids must be unique"
-                )
-                problems.append(scale)  # type: ignore[arg-type]
-            scales[scale.id] = path
     n_bad = sum(1 for found in results.values() if found)
     if problems:
         raise PipelineError(f"{len(problems)} problem(s) in {n_bad} of {len(results)} instrument file(s).")

@@ -383,9 +383,29 @@ def _valid_parts(data: dict) -> dict:
 
 
 def check_directory(directory: Path) -> dict[Path, list[Problem]]:
-    """Check every ``*.yaml`` file of an instrument directory; also flag duplicate ids."""
-    files = sorted(directory.glob("*.yaml"))
-    result = {path: check_file(path) for path in files}
+    """Check every ``*.yaml`` file of an instrument directory, and the rule across files.
+
+    Scale ids must be unique across the library (the scale scores, the analyses and
+    ``params.yaml`` name scales by id alone); a clash is reported at the later file's line.
+    """
+    result = {path: check_file(path) for path in sorted(directory.glob("*.yaml"))}
+    owner: dict[str, Path] = {}
+    for path, problems in result.items():
+        if problems:
+            continue
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=_LOADER)
+        for n, scale in enumerate(yaml.load(text, Loader=_LOADER)["scales"]):
+            first = owner.setdefault(scale["id"], path)
+            if first != path:
+                problems.append(
+                    Problem(
+                        path,
+                        _line_of(root, ("scales", n, "id")),
+                        f"scales[{n}].id",
+                        f"scale id '{scale['id']}' is also used by {first.name}; scale ids must be unique",
+                    )
+                )
     return result
 
 
@@ -402,7 +422,7 @@ def load_library(directory: Path) -> dict[str, Instrument]:
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise InstrumentError([Problem(directory, 0, "", "holds no instrument files (*.yaml)")])
-    problems = [p for path in files for p in check_file(path)]
+    problems = [p for found in check_directory(directory).values() for p in found]
     if problems:
         raise InstrumentError(problems)
     return {

@@ -356,3 +356,23 @@ def test_load_library_fails_with_the_problems_of_all_files(tmp_path):
 def test_load_library_of_an_empty_directory_fails(tmp_path):
     with pytest.raises(InstrumentError, match="holds no instrument files"):
         load_library(tmp_path)
+
+
+def test_a_scale_id_used_by_two_instruments_is_reported_and_stops_loading(tmp_path: Path) -> None:
+    import shutil
+
+    from pipeline.instruments import InstrumentError, check_directory, load_library
+
+    library = tmp_path / "instruments"
+    library.mkdir()
+    shutil.copy(INSTRUMENTS / "brs.yaml", library / "brs.yaml")
+    text = (INSTRUMENTS / "brs.yaml").read_text(encoding="utf-8").replace("id: brs\n", "id: brs_copy\n", 1)
+    (library / "brs_copy.yaml").write_text(text, encoding="utf-8")
+    found = check_directory(library)
+    assert found[library / "brs.yaml"] == []
+    [problem] = found[library / "brs_copy.yaml"]
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.strip() == "- id: brs")
+    assert (problem.line, problem.where) == (line, "scales[0].id")
+    assert "scale id 'brs' is also used by brs.yaml" in problem.message
+    with pytest.raises(InstrumentError, match="scale ids must be unique"):
+        load_library(library)
