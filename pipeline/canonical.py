@@ -163,7 +163,8 @@ def _as_number(values: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series, p
     return out, values.notna() & out.isna(), dotted.astype(bool) & out.notna()
 
 
-def _coded_lookup(field: str, source: Source, programmes: dict[str, list[str]], waves: list[str]) -> dict[str, str]:
+def coded_lookup(field: str, source: Source, programmes: dict[str, list[str]], waves: list[str]) -> dict[str, str]:
+    """Return how a coded field's raw values translate: case-folded raw text -> canonical value."""
     if field == "programme":
         table = programmes
     elif field == "wave":
@@ -224,7 +225,7 @@ def canonical_rows(
                 detail="read with a decimal point",
             )
         else:
-            lookup = _coded_lookup(field, source, programmes, waves)
+            lookup = coded_lookup(field, source, programmes, waves)
             mapped = map_distinct(values, lambda v, lk=lookup: None if v is None else lk.get(str(_as_id(v)).casefold()))
             failed = values.notna() & mapped.isna()
             frame[field] = mapped

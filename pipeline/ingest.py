@@ -17,7 +17,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.canonical import canonical_rows
+from pipeline.canonical import canonical_rows, coded_lookup, map_distinct
 from pipeline.instruments import Instrument
 from pipeline.items import ITEM_STATUS, NOT_ANSWERED, OUT_OF_RANGE, UNRECOGNISED, code_cells, item_columns
 from pipeline.ledger import Ledger
@@ -45,9 +45,7 @@ class CleanData:
 
 def _norm(ids: pd.Series) -> pd.Series:
     """Normalise IDs for matching (:func:`~pipeline.pseudonymise.normalise_id`), each distinct value once."""
-    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
-    table = np.array([normalise_id(v) for v in uniques] + [None], dtype=object)
-    return pd.Series(table[codes], index=ids.index, dtype=object)
+    return map_distinct(ids, lambda v: None if v is None else normalise_id(v))
 
 
 def build_clean(
@@ -149,11 +147,9 @@ def build_clean(
 def raw_ids_of_refusers(table: RawTable, study: Study) -> list[str]:
     """Return the raw participant IDs whose roster consent says no (their rows are excluded everywhere)."""
     column, consent = study.roster.columns["participant_id"], study.roster.columns["consent"]
-    no_words = {
-        str(v).casefold() for v in study.roster.values.get("consent", {}).get("false", ["nee", "no", "false", "0"])
-    }
-    refused = table.frame[consent].map(lambda v: str(v).strip().casefold() in no_words)
-    return [str(v) for v in table.frame.loc[refused, column].dropna()]
+    lookup = coded_lookup("consent", study.roster, study.programmes, list(study.waves))  # as the roster reads it
+    refused = map_distinct(table.frame[consent], lambda v: v is not None and lookup.get(str(v).strip().casefold()))
+    return [str(v) for v in table.frame.loc[refused.to_numpy() == "false", column].dropna()]
 
 
 def _groups(roster: pd.DataFrame, pseudo: Pseudonymiser) -> pd.DataFrame:
