@@ -77,9 +77,10 @@ class Ledger:
         rows = list(rows)
         if not rows:
             return
-        shown = [REDACTED] * len(rows) if redact or values is None else [_show(v) for v in values]
-        if values is None and not redact:
-            shown = [""] * len(rows)
+        if redact:
+            shown = [REDACTED] * len(rows)
+        else:
+            shown = [""] * len(rows) if values is None else [_show(v) for v in values]
         self._issues.append(
             pd.DataFrame(
                 {
