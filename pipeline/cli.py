@@ -125,8 +125,14 @@ def analyze() -> None:
     """
 
 
-def _analysis_options(default_out: str) -> Callable:
+def _analysis_options(default_out: str, *, instruments: bool = True) -> Callable:
+    """The options every analysis step shares: --clean, --params, --out (and --instruments)."""
+
     def decorate(func: Callable) -> Callable:
+        if instruments:
+            func = click.option(
+                "--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True
+            )(func)
         func = click.option("--out", "out_dir", type=PathArg, default=Path(default_out), show_default=True)(func)
         func = click.option("--params", "params_path", type=PathArg, default=Path("params.yaml"), show_default=True)(
             func
@@ -137,7 +143,7 @@ def _analysis_options(default_out: str) -> Callable:
 
 
 @analyze.command("quality")
-@_analysis_options("results/quality")
+@_analysis_options("results/quality", instruments=False)
 def analyze_quality(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
     """Response flow per wave, missing-data patterns, completers vs dropouts at baseline."""
     from analyses.stages import run_quality
@@ -148,7 +154,6 @@ def analyze_quality(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
 
 @analyze.command("reliability")
 @_analysis_options("results/reliability")
-@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
 def analyze_reliability(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
     """Cronbach's alpha (CI), McDonald's omega and item-rest correlations per scale, wave and programme."""
     from analyses.short_term_stage import run_reliability
@@ -159,7 +164,6 @@ def analyze_reliability(clean_dir: Path, params_path: Path, out_dir: Path, instr
 
 @analyze.command("change")
 @_analysis_options("results/change")
-@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
 @click.option(
     "--reliability",
     "reliability_path",
@@ -179,7 +183,6 @@ def analyze_change(
 
 @analyze.command("growth")
 @_analysis_options("results/growth")
-@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
 def analyze_growth(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
     """Long-term effects: piecewise growth models (lme4-grade mixed models), wave means, figures."""
     from analyses.growth_stage import run_growth
@@ -190,7 +193,6 @@ def analyze_growth(clean_dir: Path, params_path: Path, out_dir: Path, instrument
 
 @analyze.command("all")
 @_analysis_options("results")
-@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
 def analyze_all(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
     """Every analysis in order, into OUT/quality, OUT/reliability, OUT/change, OUT/growth (no DVC needed)."""
     from analyses.growth_stage import run_growth
