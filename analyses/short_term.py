@@ -22,14 +22,12 @@ from pipeline.scoring import scored_values
 MIN_GROUP = 3  # fewer people than this in a group: no change statistics for it
 
 
-def scored_items(
-    item_responses: pd.DataFrame,
-    responses: pd.DataFrame,
-    participants: pd.DataFrame,
-    inst: Instrument,
-    wide: pd.DataFrame,
-) -> pd.DataFrame:
-    """Return one instrument's items scored in the scale's direction, with wave and programme beside them."""
+def scored_items(wide: pd.DataFrame, inst: Instrument, design: pd.DataFrame) -> pd.DataFrame:
+    """Return one instrument's items scored in the scale's direction, with wave and programme beside them.
+
+    ``wide`` is the response x item table of answer codes; ``design`` gives ``wave`` and
+    ``programme`` per ``response_id``.
+    """
     by_item = {item.id: item for item in inst.items}
     scored = pd.DataFrame(
         {
@@ -38,12 +36,7 @@ def scored_items(
         },
         index=wide.index,
     )
-    keys = responses.set_index("response_id")[["participant", "wave"]].astype({"participant": str})
-    scored = scored.join(keys, how="left")
-    programme = participants.astype({"participant": str}).set_index("participant")["programme"]
-    scored["programme"] = scored["participant"].map(programme).astype(str)
-    scored["wave"] = scored["wave"].astype(str)
-    return scored.reset_index(drop=True)
+    return scored.join(design, how="left").reset_index(drop=True)
 
 
 def reliability_results(
@@ -55,9 +48,14 @@ def reliability_results(
     threshold: float,
 ) -> pd.DataFrame:
     """Alpha, omega and item-rest correlations per scale, wave and programme (and all programmes)."""
+    programme = participants.astype({"participant": str}).set_index("participant")["programme"]
+    design = responses.set_index("response_id")[["participant", "wave"]].astype({"participant": str})
+    design = pd.DataFrame(
+        {"wave": design["wave"].astype(str), "programme": design["participant"].map(programme).astype(str)}
+    )
     parts = []
     for inst, wide in instrument_tables(item_responses, instruments):
-        items = scored_items(item_responses, responses, participants, inst, wide)
+        items = scored_items(wide, inst, design)
         scales = {s.id: s.items for s in inst.scales}
         by = ["wave", "programme"] if inst.occasion == "wave" else ["programme"]
         overall = items.assign(programme="all")
