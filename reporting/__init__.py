@@ -1,0 +1,1 @@
+"""Rendering of the reports: Quarto sources in reports/, read only finished results."""
