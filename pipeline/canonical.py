@@ -32,6 +32,7 @@ FIELD_KINDS: dict[str, dict[str, str]] = {
         "coach_id": "id",
         "format": "coded",
         "start_date": "date",
+        "end_date": "date",
         "consent": "coded",
     },
     "sessions": {
@@ -61,7 +62,7 @@ REQUIRED: dict[str, set[str]] = {
 #: fields whose values identify a person: never copied into the quality tables
 IDENTIFYING = {"participant_id", "group_id", "coach_id", "session_id"}
 #: bookkeeping fields: an unreadable value is set missing (and reported); the row is kept
-SOFT_FIELDS = {"submitted_at", "duration_seconds", "finished", "duration_hours", "cases_discussed"}
+SOFT_FIELDS = {"submitted_at", "duration_seconds", "finished", "duration_hours", "cases_discussed", "end_date"}
 #: roles whose exact duplicate rows (every canonical field equal) are excluded, keeping the first
 EXACT_DUPLICATES_EXCLUDED = {"roster", "sessions"}
 BOOLEAN_WORDS = {"true": ["true", "1", "ja", "yes", "waar"], "false": ["false", "0", "nee", "no", "onwaar"]}

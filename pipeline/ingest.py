@@ -89,6 +89,7 @@ def build_clean(
             "coach": pseudo("coach", roster["coach_id"]).to_numpy(),
             "format": roster["format"].to_numpy(),
             "start_date": roster["start_date"].to_numpy(),
+            "end_date": pd.to_datetime(roster["end_date"]).to_numpy(),
         }
     ).astype({c: "string" for c in ("participant", "programme", "arm", "group", "coach", "format")})
     tables["groups"] = _groups(roster, pseudo)

@@ -22,6 +22,8 @@ RULES: dict[str, str] = {
     "duplicate_value": "a value that must be unique occurs more than once (all rows with it are quarantined)",
     "wrong_type": "a value of the wrong type",
     "group_matches_arm": "an intervisie participant needs a group and a coach; a comparison participant has neither",
+    "end_before_start": "the participant left intervisie (end_date) before they started (start_date)",
+    "end_date_not_member": "a leaving date for a participant of the comparison cohort, who was never in intervisie",
     "not_a_date": "a date column holds something that is not a date in the declared format",
     "not_a_number": "a number column holds something that is not a number",
     "unknown_value": "a coded column holds a value that study.yaml does not list",

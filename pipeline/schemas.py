@@ -37,12 +37,21 @@ class RosterRows(pa.DataFrameModel):
     coach_id: Series[str] = pa.Field(nullable=True)
     format: Series[str] = pa.Field(isin=FORMATS, nullable=True)
     start_date: Series[pa.DateTime]
+    end_date: Series[pa.DateTime] = pa.Field(nullable=True)
     consent: Series[str] = pa.Field(isin=FLAGS)
 
     @pa.dataframe_check(name="group_matches_arm")
     def _group_matches_arm(cls, df: pd.DataFrame) -> pd.Series:
         in_group = df["group_id"].notna() & df["coach_id"].notna()
         return (df["arm"] == "intervisie") == in_group
+
+    @pa.dataframe_check(name="end_before_start")
+    def _left_after_start(cls, df: pd.DataFrame) -> pd.Series:
+        return df["end_date"].isna() | (df["end_date"] >= df["start_date"])
+
+    @pa.dataframe_check(name="end_date_not_member")
+    def _only_members_leave(cls, df: pd.DataFrame) -> pd.Series:
+        return df["end_date"].isna() | (df["arm"] == "intervisie")
 
     class Config:
         strict = True
@@ -92,7 +101,11 @@ class SurveyRows(pa.DataFrameModel):
 
 
 #: rules about several columns of a row (dataframe checks), with the columns they concern
-ROW_CHECKS: dict[str, list[str]] = {"group_matches_arm": ["arm", "group_id", "coach_id"]}
+ROW_CHECKS: dict[str, list[str]] = {
+    "group_matches_arm": ["arm", "group_id", "coach_id"],
+    "end_before_start": ["end_date", "start_date"],
+    "end_date_not_member": ["end_date", "arm"],
+}
 
 INPUT_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "roster": RosterRows,
@@ -125,6 +138,11 @@ class Participants(pa.DataFrameModel):
     )
     start_date: Series[pa.DateTime] = pa.Field(
         description="date the participant started the programme", metadata=_meta(unit="date")
+    )
+    end_date: Series[pa.DateTime] = pa.Field(
+        nullable=True,
+        description="date the participant left intervisie (roster); empty if they stayed, and in the comparison cohort",
+        metadata=_meta(unit="date"),
     )
 
     class Config:

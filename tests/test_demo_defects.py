@@ -157,3 +157,20 @@ def test_demo_rows_reconcile(demo: dict) -> None:
     for row in accounting.itertuples():
         # every data row the simulator wrote (blank rows included) is in the ledger
         assert row.rows_read == files[row.source_file]["data_rows"], row.source_file
+
+
+def test_leaving_dates_match_the_simulated_dropout(demo: dict) -> None:
+    """The roster's leaving date (Uitstroomdatum) reaches participants.end_date for every consenting leaver."""
+    from pipeline.pseudonymise import pseudonym
+
+    key = load_study(DEMO / "study.yaml").study.demo_pseudonym_key.encode()
+    truth = demo["manifest"]["truth"]["left_intervisie"]
+    refused = {d["participant_id"] for d in demo["manifest"]["defects"] if d["defect"] == "no_consent"}
+    expected = {
+        pseudonym(key, "participant", pid): pd.Timestamp(day) for pid, day in truth["rows"] if pid not in refused
+    }
+    people = pd.read_parquet(demo["out"] / "participants.parquet")
+    left = people.dropna(subset=["end_date"])
+    assert dict(zip(left["participant"], left["end_date"], strict=True)) == expected
+    assert (people.loc[people["arm"] == "comparison", "end_date"].isna()).all()
+    assert len(expected) > 100

@@ -23,6 +23,7 @@ from pipeline.items import item_columns
 from pipeline.readers import declared_columns
 from pipeline.simulate.config import SimulationConfig
 from pipeline.simulate.design import NO_GROUP, per_member, stream
+from pipeline.simulate.sessions import DAYS_PER_MONTH
 from pipeline.simulate.simulation import Simulation
 from pipeline.study import CsvOptions, Source, Study, SurveySource
 
@@ -138,11 +139,11 @@ def roster_export(sim: Simulation, study: Study, spell: Spelling) -> Export:
     group = people["group"].to_numpy()
     member = group != NO_GROUP
     online = per_member(groups["online"].to_numpy(), group, False).astype(bool)
-    start = (
-        people["start"].dt.date.to_numpy()
-        if src.format == "xlsx"
-        else format_times(people["start"], src.date_format or "%Y-%m-%d")
-    )
+    start = _roster_dates(people["start"], src)
+    leave = sim.model.leave_months
+    left = np.isfinite(leave)
+    end_on = people["start"] + pd.to_timedelta(np.where(left, np.round(leave * DAYS_PER_MONTH), 0), unit="D")
+    end = np.where(left, _roster_dates(end_on, src), None)
     roles = {
         "participant_id": people["pid"].to_numpy(),
         "programme": spell(people["programme"].to_numpy(), study.programmes),
@@ -151,6 +152,7 @@ def roster_export(sim: Simulation, study: Study, spell: Spelling) -> Export:
         "coach_id": per_member(coaches["coach_id"].to_numpy()[groups["coach"].to_numpy()], group, None),
         "format": np.where(member, spell(np.where(online, "online", "in_person"), src.values["format"]), None),
         "start_date": start,
+        "end_date": end,
         "consent": spell(np.full(len(people), "true"), _boolean_spellings(src, "consent")),
     }
     kinds = {
@@ -169,6 +171,7 @@ def roster_export(sim: Simulation, study: Study, spell: Spelling) -> Export:
         "coach_name",
         "format",
         "start_date",
+        "end_date",
         "consent",
     ]
     columns = _named_columns(src, roles, kinds, order)
@@ -179,6 +182,13 @@ def roster_export(sim: Simulation, study: Study, spell: Spelling) -> Export:
     )
     frame = frame.iloc[order]
     return Export("roster", src, frame.reset_index(drop=True))
+
+
+def _roster_dates(dates: pd.Series, src: Source) -> np.ndarray:
+    """Dates as the roster export writes them: Excel date cells, or text in the source's format."""
+    if src.format == "xlsx":
+        return dates.dt.date.to_numpy()
+    return format_times(dates, src.date_format or "%Y-%m-%d")
 
 
 def _named_columns(src: Source, roles: dict, kinds: dict, order: list[str]) -> dict[str, np.ndarray]:
