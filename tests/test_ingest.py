@@ -193,3 +193,38 @@ def test_duplicates_policy_first_keeps_the_first_submission(tmp_path: Path) -> N
     responses = pd.read_parquet(tmp_path / "out" / "responses.parquet")
     p002 = pseudonym(KEY, "participant", "P002")
     assert responses.loc[(responses["participant"] == p002) & (responses["wave"] == "t0"), "source_row"].tolist() == [5]
+
+
+def test_leaving_dates_are_checked_against_start_and_arm(tmp_path: Path) -> None:
+    """Uitstroomdatum: kept when valid; before the start or for the comparison cohort the row is quarantined;
+    an unreadable date is bookkeeping: set missing with an issue, the participant is kept."""
+    study = tmp_path / "mini"
+    shutil.copytree(MINI, study)
+    spec = (study / "study.yaml").read_text(encoding="utf-8")
+    (study / "study.yaml").write_text(
+        spec.replace("    start_date: Startdatum\n", "    start_date: Startdatum\n    end_date: Uitstroomdatum\n", 1),
+        encoding="utf-8",
+    )
+    lines = (study / "roster.csv").read_text(encoding="utf-8").splitlines()
+    # P001 left after 3 months; P002 "left" before starting; P003 an unreadable date; P004 is comparison
+    ends = {"P001": "2025-04-07", "P002": "2024-12-01", "P003": "gisteren", "P004": "2025-03-01"}
+    out_lines = [lines[0] + ",Uitstroomdatum"]
+    out_lines += [line + "," + ends.get(line.split(",")[0], "") for line in lines[1:]]
+    (study / "roster.csv").write_text("\n".join(out_lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    run_ingest(study / "study.yaml", INSTRUMENTS, PARAMS, out, lambda _: None)
+    issues = pd.read_parquet(out / "quality" / "issues.parquet")
+    found = set(issues[["source_file", "source_row", "column", "rule"]].itertuples(index=False, name=None))
+    new = found - EXPECTED_ISSUES
+    # the quarantined roster rows take their participants' other rows with them (named as such)
+    assert {rule for file, *_, rule in new if file != "roster.csv"} == {"participant_quarantined"}
+    assert {i for i in new if i[0] == "roster.csv"} == {
+        ("roster.csv", 3, "Uitstroomdatum, Startdatum", "end_before_start"),
+        ("roster.csv", 4, "Uitstroomdatum", "not_a_date"),
+        ("roster.csv", 5, "Uitstroomdatum, Arm", "end_date_not_member"),
+    }
+    people = pd.read_parquet(out / "participants.parquet").set_index("participant")
+    assert people.loc[pseudonym(KEY, "participant", "P001"), "end_date"] == pd.Timestamp("2025-04-07")
+    assert pd.isna(people.loc[pseudonym(KEY, "participant", "P003"), "end_date"])
+    assert pseudonym(KEY, "participant", "P002") not in people.index
+    assert pseudonym(KEY, "participant", "P004") not in people.index
