@@ -294,6 +294,50 @@ class ScaleScores(pa.DataFrameModel):
         unique = ["response_id", "scale"]
 
 
+class Careless(pa.DataFrameModel):
+    """careless.parquet: careless-responding indices and flags per screened submission (pipeline.careless)."""
+
+    response_id: Series[int] = pa.Field(unique=True, ge=1, description="submission (responses.parquet)")
+    participant: Series[pd.StringDtype] = pa.Field(description="participant " + PSEUDONYM)
+    wave: Series[pd.StringDtype] = pa.Field(nullable=True, description="survey wave id; empty for session evaluations")
+    occasion: Series[pd.StringDtype] = pa.Field(
+        isin=OCCASIONS, description="a survey wave or a session evaluation", metadata=_meta(levels="|".join(OCCASIONS))
+    )
+    n_items: Series[int] = pa.Field(ge=0, description="items presented", metadata=_meta(unit="items"))
+    longstring: Series[int] = pa.Field(
+        ge=0, description="longest run of identical consecutive answers (Johnson 2005)", metadata=_meta(unit="items")
+    )
+    irv: Series[float] = pa.Field(
+        nullable=True,
+        ge=0,
+        description="SD of the answers as proportions of the item range, per instrument, item-weighted mean (Dunn 2018)",
+    )
+    mahalanobis_d2: Series[float] = pa.Field(
+        nullable=True,
+        ge=0,
+        description="squared Mahalanobis distance among the complete responses to the same questionnaire",
+    )
+    mahalanobis_p: Series[float] = pa.Field(
+        nullable=True, ge=0, le=1, description="chi-square p of mahalanobis_d2 (df = items)"
+    )
+    even_odd: Series[float] = pa.Field(
+        nullable=True, ge=-1, le=1, description="even-odd consistency, Spearman-Brown corrected (Meade & Craig 2012)"
+    )
+    seconds_per_item: Series[float] = pa.Field(
+        nullable=True, ge=0, description="completion time per item presented", metadata=_meta(unit="seconds")
+    )
+    flag_longstring: Series[bool] = pa.Field(description="longstring at or above its threshold (params.yaml careless)")
+    flag_irv: Series[bool] = pa.Field(description="irv below its threshold")
+    flag_mahalanobis: Series[bool] = pa.Field(description="mahalanobis_p below its threshold")
+    flag_even_odd: Series[bool] = pa.Field(description="even_odd below its threshold")
+    flag_speed: Series[bool] = pa.Field(description="seconds_per_item below its threshold")
+    n_flags: Series[int] = pa.Field(ge=0, le=5, description="number of flags raised")
+    flagged: Series[bool] = pa.Field(description="n_flags at or above careless.min_flags: left out of sensitivity runs")
+
+    class Config:
+        strict = True
+
+
 CLEAN_TABLES: dict[str, type[pa.DataFrameModel]] = {
     "participants": Participants,
     "groups": Groups,
@@ -302,6 +346,7 @@ CLEAN_TABLES: dict[str, type[pa.DataFrameModel]] = {
     "responses": Responses,
     "item_responses": ItemResponses,
     "scale_scores": ScaleScores,
+    "careless": Careless,
 }
 
 
