@@ -16,8 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline.careless_stage import run_careless
 from pipeline.instruments import load_library
 from pipeline.items import item_columns
+from pipeline.score_stage import run_score
 from pipeline.stages import run_ingest
 from pipeline.study import load_study
 
@@ -28,7 +30,10 @@ DEMO = ROOT / "data_raw" / "demo"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("demo_clean")
-    run_ingest(DEMO / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", out, lambda _m: None)
+    quiet = lambda _m: None  # noqa: E731
+    run_ingest(DEMO / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", out, quiet)
+    run_score(out, ROOT / "instruments", out / "scale_scores.parquet", out / "data_dictionary.csv", quiet)
+    run_careless(out, ROOT / "instruments", ROOT / "params.yaml", out / "careless.parquet", quiet)
     fates = pd.read_parquet(out / "quality" / "row_fates.parquet")
     responses = pd.read_parquet(out / "responses.parquet")
     items = pd.read_parquet(out / "item_responses.parquet")
@@ -48,6 +53,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "column_item": column_item,
         "manifest": yaml.safe_load((DEMO / "simulation_manifest.yaml").read_text(encoding="utf-8")),
         "out": out,
+        "careless": pd.read_parquet(out / "careless.parquet").merge(
+            responses[["response_id", "source_file", "source_row"]], on="response_id", validate="one_to_one"
+        ),
     }
 
 
@@ -125,6 +133,15 @@ def check(demo: dict, d: dict) -> None:
         assert _fate(demo, d["file"], d["row"]) == ("quarantined", "unknown_value")
     elif kind == "trailing_empty_rows":
         assert _fate(demo, d["file"], d["row"]) == ("excluded", "blank_row")
+    elif kind in ("careless_straight_line", "careless_random"):
+        assert _fate(demo, d["file"], d["row"]) == ("clean", ""), d
+        screened = demo["careless"]
+        hit = screened[(screened["source_file"] == d["file"]) & (screened["source_row"] == d["row"])]
+        assert len(hit) == 1, d
+        if kind == "careless_straight_line":  # the same column throughout: long strings, no variability
+            assert hit["flag_longstring"].item() and hit["flag_irv"].item() and hit["flagged"].item(), d
+        else:  # random answers lie far from everyone else's pattern
+            assert hit["flag_mahalanobis"].item(), d
     elif kind == "free_text_pii":
         pass  # checked below for the whole of data_clean/
     else:
@@ -157,6 +174,16 @@ def test_demo_rows_reconcile(demo: dict) -> None:
     for row in accounting.itertuples():
         # every data row the simulator wrote (blank rows included) is in the ledger
         assert row.rows_read == files[row.source_file]["data_rows"], row.source_file
+
+
+def test_careless_screen_flags_the_planted_responders_and_few_others(demo: dict) -> None:
+    planted = {(d["file"], d["row"]) for d in demo["manifest"]["defects"] if d["defect"].startswith("careless_")}
+    screened = demo["careless"]
+    is_planted = [(f, r) in planted for f, r in zip(screened["source_file"], screened["source_row"], strict=True)]
+    flagged = screened["flagged"].to_numpy()
+    assert len(planted) == 24
+    assert flagged[is_planted].sum() >= 20  # every straight-liner; most random responders (Meade & Craig 2012)
+    assert flagged[~pd.Series(is_planted).to_numpy()].mean() < 0.01  # false alarms among attentive responses
 
 
 def test_leaving_dates_match_the_simulated_dropout(demo: dict) -> None:

@@ -76,6 +76,22 @@ def _number(value: object) -> float:
     return float(str(value).strip())
 
 
+def _answer_steps(source: Source, library: dict, header: list[str], cells: list[object]) -> list[int]:
+    """Each answered item of a raw row as its answer column (code minus the lowest code; labels decoded)."""
+    from pipeline.simulate.defects import code_of
+
+    steps = []
+    for inst_id, mapping in item_columns(source, library).items():
+        inst = library[inst_id]
+        for item_id, column in mapping.items():
+            cell = cells[header.index(column)]
+            if _blank(cell):
+                continue
+            rs = inst.response_set_of(next(i for i in inst.items if i.id == item_id))
+            steps.append(int(code_of(cell, rs, "labels")) - rs.min)
+    return steps
+
+
 def check_manifest(directory: Path, study_path: Path) -> dict[str, int]:
     """Check that every defect the manifest lists is present in the files; return counts per defect."""
     study = load_study(study_path)
@@ -89,6 +105,8 @@ def check_manifest(directory: Path, study_path: Path) -> dict[str, int]:
     group_of = {str(r[pid_at]): r[roster_header.index(rc["group_id"])] for r in roster.values()}
     sessions = files[study.sessions.file][1]  # type: ignore[union-attr]
     session_group = {r[0]: r[1] for r in sessions.values()}
+    library = load_library(INSTRUMENTS)
+    surveys = {s.file: s for s in study.surveys}
     seen: dict[str, int] = {}
     for rec in manifest["defects"]:
         kind, name, row = rec["defect"], rec["file"], rec["row"]
@@ -134,6 +152,13 @@ def check_manifest(directory: Path, study_path: Path) -> dict[str, int]:
             assert twin is not None and twin[:2] == cells[:2] and twin[2] != cells[2], rec
         elif kind == "attendance_invalid_value":
             assert str(cell) == rec["value"] and rec["value"] not in ("ja", "nee", "Ja", "Nee", "0", "1"), rec
+        elif kind in ("careless_straight_line", "careless_random"):
+            steps = _answer_steps(surveys[name], library, header, cells)
+            assert len(steps) > 40, rec
+            if kind == "careless_straight_line":  # the same answer column on every item answered
+                assert set(steps) == {rec["value"]}, rec
+            else:
+                assert len(set(steps)) > 2, rec
         else:
             raise AssertionError(f"unknown defect {kind}")
         seen[kind] = seen.get(kind, 0) + 1

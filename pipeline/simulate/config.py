@@ -206,6 +206,9 @@ class Defects(_Strict):
     attendance_not_in_group: int = Field(ge=0)
     attendance_conflicting_duplicate: int = Field(ge=0)
     attendance_invalid_value: int = Field(ge=0)
+    #: careless responders per wave questionnaire (own random stream: other values do not move)
+    careless_straight_line: int = Field(default=0, ge=0)
+    careless_random: int = Field(default=0, ge=0)
 
 
 class SimulationConfig(_Strict):

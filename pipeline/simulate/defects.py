@@ -60,7 +60,7 @@ class Planter:
         for pos in rows:
             column = columns[int(self.rng.integers(0, len(columns)))]
             tag = (export.source.file, int(frame["_key"].iat[pos]), column)
-            if tag in self.used or _is_empty(frame[column].iat[pos]):
+            if tag in self.used or is_empty(frame[column].iat[pos]):
                 continue
             self.used.add(tag)
             out.append((int(pos), column))
@@ -77,7 +77,7 @@ def _plain(value: object) -> object:
     return value
 
 
-def _is_empty(value: object) -> bool:
+def is_empty(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
 
 
@@ -103,7 +103,7 @@ def next_keys(export: Export, n: int) -> np.ndarray:
 
 def code_of(value: object, rs: ResponseSet, style: str) -> float:
     """Return the answer code a cell holds (NaN when empty or not a code)."""
-    if _is_empty(value):
+    if is_empty(value):
         return math.nan
     if style == "labels" and isinstance(value, str):
         for code, label in rs.labels.items():
@@ -124,7 +124,7 @@ def cell_of(code: int, rs: ResponseSet, style: str) -> object:
     return int(code)
 
 
-def _set(export: Export, pos: int, column: str, value: object) -> None:
+def set_cell(export: Export, pos: int, column: str, value: object) -> None:
     frame = export.frame
     if value is None or isinstance(value, str):
         if frame[column].dtype != object:
@@ -169,7 +169,7 @@ def plant_survey(
     for pos in planter.rows(export, counts.get("unknown_ids", 0), busy=busy):
         true_id = str(export.frame[pid_col].iat[pos])
         typo = _typo(planter.rng, true_id, folded)
-        _set(export, pos, pid_col, typo)
+        set_cell(export, pos, pid_col, typo)
         key = int(export.frame["_key"].iat[pos])
         busy.add(key)
         planter.record("unknown_ids", export, key, pid_col, value=typo, true_id=true_id)
@@ -178,7 +178,7 @@ def plant_survey(
         # SPSS pads strings with spaces, so a trailing space cannot survive there
         variants = [f" {true_id}", true_id.swapcase()] + ([f"{true_id} "] if src.format != "spss" else [])
         variant = variants[int(planter.rng.integers(0, len(variants)))]
-        _set(export, pos, pid_col, variant)
+        set_cell(export, pos, pid_col, variant)
         key = int(export.frame["_key"].iat[pos])
         busy.add(key)
         planter.record("id_whitespace", export, key, pid_col, value=variant, true_id=true_id)
@@ -189,7 +189,7 @@ def plant_survey(
         column = src.columns["submitted_at"]
         for pos in planter.rows(export, counts.get("date_as_text", 0), busy=busy):
             text = pd.Timestamp(export.frame["_time"].iat[pos]).strftime("%d-%m-%Y %H:%M")
-            _set(export, pos, column, text)
+            set_cell(export, pos, column, text)
             planter.record("date_as_text", export, int(export.frame["_key"].iat[pos]), column, value=text)
     if src.free_text_columns:
         plant_free_text(planter, export, src.free_text_columns[0], counts.get("free_text_pii", 0), names, emails, busy)
@@ -260,13 +260,13 @@ def _unfinished(planter: Planter, export: Export, k: int, busy: set[int], qualtr
         progress = int(planter.rng.integers(20, 90))
         cut = int(len(columns) * progress / 100)
         for column in columns[cut:]:
-            _set(export, pos, column, None if export.style != "codes" else math.nan)
+            set_cell(export, pos, column, None if export.style != "codes" else math.nan)
         for column in export.source.free_text_columns:
-            _set(export, pos, column, "")
+            set_cell(export, pos, column, "")
         if "finished" in qualtrics:
-            _set(export, pos, qualtrics["finished"], "False" if labels else 0)
+            set_cell(export, pos, qualtrics["finished"], "False" if labels else 0)
         if "progress" in qualtrics:
-            _set(export, pos, qualtrics["progress"], progress)
+            set_cell(export, pos, qualtrics["progress"], progress)
         key = int(frame["_key"].iat[pos])
         busy.add(key)
         planter.record(
@@ -283,13 +283,13 @@ def _cell_defects(planter: Planter, export: Export, counts: dict[str, int], busy
     """Empty answers, out-of-range answers, missing codes and (label exports) bare codes."""
     style = export.style
     for pos, column in planter.cells(export, counts.get("item_nonresponse", 0), busy):
-        _set(export, pos, column, None if style != "codes" else math.nan)
+        set_cell(export, pos, column, None if style != "codes" else math.nan)
         planter.record("item_nonresponse", export, int(export.frame["_key"].iat[pos]), column)
     for pos, column in planter.cells(export, counts.get("out_of_range", 0), busy):
         inst, item = export.items[column]
         rs = inst.response_set_of(item)
         code = rs.max + int(planter.rng.choice([1, 2, 3]))
-        _set(export, pos, column, str(code) if style == "labels" else cell_of(code, rs, style))
+        set_cell(export, pos, column, str(code) if style == "labels" else cell_of(code, rs, style))
         planter.record(
             "out_of_range", export, int(export.frame["_key"].iat[pos]), column, value=code, valid=f"{rs.min}..{rs.max}"
         )
@@ -302,13 +302,13 @@ def _cell_defects(planter: Planter, export: Export, counts: dict[str, int], busy
         if not options:
             continue
         value = options[int(planter.rng.integers(0, len(options)))]
-        _set(export, pos, column, float(value) if isinstance(value, int) and style == "codes" else value)
+        set_cell(export, pos, column, float(value) if isinstance(value, int) and style == "codes" else value)
         planter.record("missing_codes", export, int(export.frame["_key"].iat[pos]), column, value=value)
     if style == "labels":
         for pos, column in planter.cells(export, counts.get("codes_in_label_export", 0), busy):
             inst, item = export.items[column]
             code = int(code_of(export.frame[column].iat[pos], inst.response_set_of(item), style))
-            _set(export, pos, column, str(code))
+            set_cell(export, pos, column, str(code))
             planter.record("codes_in_label_export", export, int(export.frame["_key"].iat[pos]), column, value=code)
 
 
@@ -329,7 +329,7 @@ def plant_free_text(
         person = int(frame["_person"].iat[pos])
         kind = "email" if emails_too and planter.rng.random() < 0.5 else "name"
         text = pii_text(kind, str(names[person]), str(emails[person]), int(planter.rng.integers(0, 6)))
-        _set(export, pos, column, text)
+        set_cell(export, pos, column, text)
         planter.record(
             "free_text_pii",
             export,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.simulate.careless import plant_in_export
 from pipeline.simulate.config import SimulationConfig
 from pipeline.simulate.defects import (
     Planter,
@@ -65,6 +66,15 @@ def plant_all(cfg: SimulationConfig, sim: Simulation, study: Study, exports: dic
         qualtrics = {"finished": export.source.columns.get("finished"), "progress": "Progress"}
         qualtrics = {k: v for k, v in qualtrics.items() if v is not None and v in export.frame}
         plant_survey(planter, export, d, roster_ids, names, emails, qualtrics)
+    careless = Planter(stream(cfg.seed, "careless"), planter.protected)
+    for export in waves:
+        mine = [r for r in planter.records if r["file"] == export.source.file]
+        busy = {int(r[k]) for r in mine for k in ("_key", "_dup_key") if k in r}
+        busy |= set(export.frame.loc[export.frame["_dup_of"].notna(), "_dup_of"].astype(int).tolist())
+        busy |= set(export.frame.loc[export.frame["_dup_of"].notna(), "_key"].tolist())
+        plant_in_export(
+            careless, export, straight=d["careless_straight_line"], random=d["careless_random"], busy=busy
+        )
     if study.sessions is not None:
         _sessions(planter, exports[study.sessions.file], sim, d, names, emails)
     if study.attendance is not None:
@@ -72,6 +82,7 @@ def plant_all(cfg: SimulationConfig, sim: Simulation, study: Study, exports: dic
     for export in exports.values():
         if export.source.format == "xlsx":
             _trailing_rows(planter, export, d["trailing_empty_rows"])
+    planter.records.extend(careless.records)
     records = resolve_rows(exports, planter.records)
     for rec, raw in zip(records, planter.records, strict=True):
         if rec["defect"] == "no_consent":
