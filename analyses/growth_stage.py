@@ -9,8 +9,9 @@ import pandas as pd
 
 from analyses.figures import forest_figure, save_png, trajectory_figure
 from analyses.growth import growth_results
-from analyses.stages import Progress, analysis_scores, load_analysis_params, write_table
+from analyses.stages import Progress, analysis_scores, flagged_responses, load_analysis_params, write_table
 from pipeline.atomic import write_text
+from pipeline.errors import InputError
 from pipeline.instruments import load_library
 
 #: readable titles of the effect terms of the default model (others are shown as they are named)
@@ -20,10 +21,38 @@ TERM_TITLES = {
 }
 
 
-def run_growth(clean_dir: Path, instruments_dir: Path, params_path: Path, out_dir: Path, progress: Progress) -> None:
-    """Long-term effects: piecewise growth models per outcome, wave means, figures, moderation tests."""
+def effect_comparison(all_effects: pd.DataFrame, screened: pd.DataFrame, terms: list[str]) -> pd.DataFrame:
+    """Return the effect terms with and without flagged responses side by side (a sensitivity table).
+
+    ``n_dropped`` is the number of scores the screened model lost (``n_obs`` all minus screened).
+    """
+    keep = ["outcome", "term", "estimate", "ci95_low", "ci95_high", "p_val", "n_obs"]
+    both = all_effects[keep].merge(screened[keep], on=["outcome", "term"], how="inner", suffixes=("_all", "_screened"))
+    both = both[both["term"].isin(terms)].reset_index(drop=True)
+    both["difference"] = both["estimate_screened"] - both["estimate_all"]
+    both["n_dropped"] = both["n_obs_all"] - both["n_obs_screened"]
+    return both
+
+
+def run_growth(
+    clean_dir: Path,
+    instruments_dir: Path,
+    params_path: Path,
+    out_dir: Path,
+    progress: Progress,
+    *,
+    exclude_flagged: Path | None = None,
+    compare_with: Path | None = None,
+) -> None:
+    """Long-term effects: piecewise growth models per outcome, wave means, figures, moderation tests.
+
+    With ``exclude_flagged`` (``careless.parquet``) the responses it flags are left out (a sensitivity
+    run); with ``compare_with`` (the full run's ``effects.csv``) ``comparison.csv`` sets the effect
+    terms of both runs side by side (:func:`effect_comparison`).
+    """
     params = load_analysis_params(params_path)
-    _participants, scores = analysis_scores(clean_dir, params)
+    exclude = flagged_responses(exclude_flagged) if exclude_flagged is not None else None
+    _participants, scores = analysis_scores(clean_dir, params, exclude=exclude)
     library = load_library(instruments_dir)
     names = {s.id: s.name.en for inst in library.values() for s in inst.scales}
     waves = scores.drop_duplicates("wave").set_index("wave")["months"].reindex(params.waves).dropna().to_dict()
@@ -73,5 +102,12 @@ def run_growth(clean_dir: Path, instruments_dir: Path, params_path: Path, out_di
             if len(hit):
                 metrics[f"{scale}__{term.replace(':', '_')}"] = round(float(hit["estimate"].iloc[0]), 6)
                 metrics[f"{scale}__{term.replace(':', '_')}__p_val"] = float(f"{hit['p_val'].iloc[0]:.6g}")
+    if exclude is not None:
+        metrics["responses_excluded"] = len(exclude)
+    if compare_with is not None:
+        if not compare_with.exists():
+            raise InputError(f"{compare_with} is missing: run the growth stage on all responses first")
+        comparison = effect_comparison(pd.read_csv(compare_with), effects, list(spec["effect_terms"]))
+        write_table(out_dir / "comparison.csv", comparison)
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     progress(f"wrote growth models of {effects['outcome'].nunique()} outcomes to {out_dir}")

@@ -8,7 +8,7 @@ tidy CSV tables atomically.  Reports read these tables and never compute a stati
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import pandas as pd
@@ -63,11 +63,56 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
     write_text(path, table.to_csv(index=False, lineterminator="\n"))
 
 
-def analysis_scores(clean_dir: Path, params: AnalysisParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return participants and the long wave-score table the analyses share."""
+def analysis_scores(
+    clean_dir: Path, params: AnalysisParams, *, exclude: Collection[int] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return participants and the long wave-score table the analyses share.
+
+    ``exclude`` names responses (``response_id``) to leave out, e.g. those the careless-responding
+    screen flagged (:func:`flagged_responses`), for a sensitivity run.
+    """
     tables = read_clean(clean_dir)
-    scores = wave_scores(tables["participants"], tables["responses"], tables["scale_scores"], knot=params.knot_months)
+    kept = tables["scale_scores"]
+    if exclude is not None:
+        kept = kept[~kept["response_id"].isin(list(exclude))]
+    scores = wave_scores(tables["participants"], tables["responses"], kept, knot=params.knot_months)
     return tables["participants"], scores
+
+
+def flagged_responses(path: Path) -> list[int]:
+    """Return the ``response_id`` of every response flagged in a careless-screen table (``careless.parquet``)."""
+    if not path.exists():
+        raise InputError(f"{path} is missing: run `intervisie careless` first (it writes the flags)")
+    table = pd.read_parquet(path)
+    missing = {"response_id", "flagged"} - set(table.columns)
+    if missing:
+        raise InputError(f"{path} lacks column(s) {sorted(missing)}: it is not a careless-screen table")
+    return sorted(int(i) for i in table.loc[table["flagged"].astype(bool), "response_id"])
+
+
+def careless_summary(careless: pd.DataFrame) -> pd.DataFrame:
+    """Return per occasion, wave and index: responses with the index (``n``), flagged, and their share.
+
+    ``index == "any"`` counts responses flagged overall (``flagged``: at least ``min_flags`` indices).
+    """
+    values = {
+        "longstring": "longstring",
+        "irv": "irv",
+        "mahalanobis": "mahalanobis_p",
+        "even_odd": "even_odd",
+        "speed": "seconds_per_item",
+    }
+    frame = careless.assign(wave=careless["wave"].astype("string").fillna(""))
+    rows = []
+    for (occasion, wave), part in frame.groupby(["occasion", "wave"], sort=True):
+        for index, column in [*values.items(), ("any", None)]:
+            n = len(part) if column is None else int(part[column].notna().sum())
+            n_flagged = int(part["flagged" if column is None else f"flag_{index}"].sum())
+            share = n_flagged / n if n else float("nan")
+            rows.append(
+                {"occasion": occasion, "wave": wave, "index": index, "n": n, "n_flagged": n_flagged, "share": share}
+            )
+    return pd.DataFrame(rows, columns=["occasion", "wave", "index", "n", "n_flagged", "share"])
 
 
 def run_quality(clean_dir: Path, params_path: Path, out_dir: Path, progress: Progress) -> None:
@@ -81,6 +126,8 @@ def run_quality(clean_dir: Path, params_path: Path, out_dir: Path, progress: Pro
         scores, scales=params.outcomes(), baseline=params.baseline, last=params.waves[-1]
     )
     write_table(out_dir / "baseline_differences.csv", differences)
+    if (clean_dir / "careless.parquet").exists():  # written by `intervisie careless`; absent in supplied data
+        write_table(out_dir / "careless_summary.csv", careless_summary(pd.read_parquet(clean_dir / "careless.parquet")))
     retention = (
         flow[flow["stage"] == params.waves[-1]].groupby("arm")["n"].sum()
         / flow[flow["stage"] == "roster"].groupby("arm")["n"].sum()

@@ -116,6 +116,49 @@ def score_command(clean_dir: Path, instruments_dir: Path, scores_path: Path, dic
     click.echo(f"{n} scale scores written to {scores_path}.")
 
 
+@cli.command("careless")
+@click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+@click.option("--params", "params_path", type=PathArg, default=Path("params.yaml"), show_default=True)
+@click.option("--out", "out_path", type=PathArg, default=Path("data_clean/careless.parquet"), show_default=True)
+def careless_command(clean_dir: Path, instruments_dir: Path, params_path: Path, out_path: Path) -> None:
+    """Screen every response for careless responding (longstring, IRV, Mahalanobis, even-odd, speed)."""
+    from pipeline.careless_stage import run_careless
+
+    n = run_careless(clean_dir, instruments_dir, params_path, out_path, _progress)
+    click.echo(f"{n} responses screened; indices and flags written to {out_path}.")
+
+
+@cli.group()
+def expectations() -> None:
+    """Great Expectations: suites generated from the schemas and instruments; Data Docs of the clean tables."""
+
+
+@expectations.command("generate")
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+@click.option("--context", "context_dir", type=PathArg, default=Path("gx"), show_default=True)
+def expectations_generate(instruments_dir: Path, context_dir: Path) -> None:
+    """Write the GE file context (suites, validation definitions, checkpoints) from pipeline/schemas.py and instruments/."""
+    from pipeline.expectations_context import generate_context
+
+    n = generate_context(instruments_dir, context_dir, _progress)
+    click.echo(f"{n} expectations written to {context_dir}.")
+
+
+@expectations.command("validate")
+@click.option("--context", "context_dir", type=PathArg, default=Path("gx"), show_default=True)
+@click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
+@click.option("--docs", "docs_dir", type=PathArg, default=Path("reports/_site/data-docs"), show_default=True)
+@click.option("--out", "out_dir", type=PathArg, default=Path("results/expectations"), show_default=True)
+def expectations_validate(context_dir: Path, clean_dir: Path, docs_dir: Path, out_dir: Path) -> None:
+    """Run the checkpoints on the clean tables; write Data Docs, summary.csv and metrics.json."""
+    from pipeline.expectations_run import validate_clean_tables
+
+    summary = validate_clean_tables(context_dir, clean_dir, docs_dir, out_dir, _progress)
+    failed = int((~summary["success"]).sum())
+    click.echo(f"{len(summary) - failed} of {len(summary)} expectations met; Data Docs: {docs_dir / 'index.html'}.")
+
+
 @cli.group()
 def analyze() -> None:
     """Clean data -> results: data quality, reliability, short- and long-term effects.
@@ -183,12 +226,91 @@ def analyze_change(
 
 @analyze.command("growth")
 @_analysis_options("results/growth")
-def analyze_growth(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
+@click.option(
+    "--exclude-flagged",
+    "exclude_flagged",
+    type=PathArg,
+    default=None,
+    help="Leave out the responses this careless-screen table flags (data_clean/careless.parquet).",
+)
+@click.option(
+    "--compare",
+    "compare_with",
+    type=PathArg,
+    default=None,
+    help="Effects of the run on all responses (results/growth/effects.csv): writes comparison.csv.",
+)
+def analyze_growth(
+    clean_dir: Path,
+    params_path: Path,
+    out_dir: Path,
+    instruments_dir: Path,
+    exclude_flagged: Path | None,
+    compare_with: Path | None,
+) -> None:
     """Long-term effects: piecewise growth models (lme4-grade mixed models), wave means, figures."""
     from analyses.growth_stage import run_growth
 
-    run_growth(clean_dir, instruments_dir, params_path, out_dir, _progress)
+    run_growth(
+        clean_dir,
+        instruments_dir,
+        params_path,
+        out_dir,
+        _progress,
+        exclude_flagged=exclude_flagged,
+        compare_with=compare_with,
+    )
     click.echo(f"Growth models written to {out_dir}.")
+
+
+@analyze.command("sensitivity")
+@_analysis_options("results/sensitivity")
+@click.option(
+    "--effects",
+    "effects_path",
+    type=PathArg,
+    default=Path("results/growth/effects.csv"),
+    show_default=True,
+    help="The growth models' effects (written by `intervisie analyze growth`).",
+)
+def analyze_sensitivity(
+    clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path, effects_path: Path
+) -> None:
+    """Multiplicity (Holm/BH), complete vs available case, and a tipping point for dropout not at random."""
+    from analyses.sensitivity_stage import run_sensitivity
+
+    run_sensitivity(clean_dir, instruments_dir, effects_path, params_path, out_dir, _progress)
+    click.echo(f"Multiplicity and sensitivity analyses written to {out_dir}.")
+
+
+@analyze.command("power")
+@_analysis_options("results/power", instruments=False)
+def analyze_power(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
+    """What a programme needs: participants and groups per arm, from the study's own variance estimates."""
+    from analyses.power_stage import run_power
+
+    run_power(clean_dir, params_path, out_dir, _progress)
+    click.echo(f"Sample sizes written to {out_dir}.")
+
+
+@analyze.command("implementation")
+@_analysis_options("results/implementation")
+def analyze_implementation(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
+    """Implementation factors: aggregation checks, moderators of change, ranked promoting/hindering factors."""
+    from analyses.implementation_stage import run_implementation
+
+    run_implementation(clean_dir, instruments_dir, params_path, out_dir, _progress)
+    click.echo(f"Implementation factors written to {out_dir}.")
+
+
+@analyze.command("survival")
+@_analysis_options("results/survival", instruments=False)
+def analyze_survival(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
+    """Leaving intervisie (Kaplan-Meier, Cox with group-clustered SEs, PH check) and time to burnout caseness."""
+    from analyses.survival_stage import run_survival
+
+    run_survival(clean_dir, params_path, out_dir, _progress)
+    click.echo(f"Dropout and caseness analyses written to {out_dir}.")
 
 
 @analyze.command("all")
@@ -215,6 +337,12 @@ def analyze_all(clean_dir: Path, params_path: Path, out_dir: Path, instruments_d
         _progress,
     )
     run_growth(clean_dir, instruments_dir, params_path, out_dir / "growth", _progress)
+    if (clean_dir / "sessions.parquet").exists():
+        from analyses.survival_stage import run_survival
+
+        run_survival(clean_dir, params_path, out_dir / "survival", _progress)
+    else:
+        click.echo(f"No sessions.parquet under {clean_dir}: dropout and caseness analyses left out.", err=True)
     click.echo(f"All analyses written to {out_dir}.")
 
 
@@ -234,10 +362,27 @@ def check_clean_command(clean_dir: Path) -> None:
     click.echo(f"{', '.join(checked)}: in the canonical form.")
 
 
+@cli.command("report")
+@click.option("--results", "results_dir", type=PathArg, default=Path("results"), show_default=True)
+@click.option("--reports", "reports_dir", type=PathArg, default=Path("reports"), show_default=True,
+              help="The Quarto sources (*.qmd, _quarto.yml).")  # fmt: skip
+@click.option("--params", "params_path", type=PathArg, default=Path("params.yaml"), show_default=True)
+@click.option("--lock", "lock_path", type=PathArg, default=Path("dvc.lock"), show_default=True,
+              help="Where the data hashes of the provenance block come from.")  # fmt: skip
+@click.option("--out", "out_dir", type=PathArg, default=Path("reports/_site"), show_default=True)
+def report(results_dir: Path, reports_dir: Path, params_path: Path, lock_path: Path, out_dir: Path) -> None:
+    """Render the board report, methods appendix and round-table handout from finished results (no Quarto needed)."""
+    from reporting.render import run_report
+
+    for path in run_report(results_dir, reports_dir, out_dir, params_path, lock_path, _progress):
+        click.echo(str(path))
+
+
 @cli.command()
 @click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
 @click.option("--results", "results_dir", type=PathArg, default=Path("results"), show_default=True)
-def where(clean_dir: Path, results_dir: Path) -> None:
+@click.option("--site", "site_dir", type=PathArg, default=Path("reports/_site"), show_default=True)
+def where(clean_dir: Path, results_dir: Path, site_dir: Path) -> None:
     """Say where the results of the last run are, with the row accounting."""
     import pandas as pd
 
@@ -259,6 +404,10 @@ def where(clean_dir: Path, results_dir: Path) -> None:
         for part in sorted(p for p in results_dir.iterdir() if p.is_dir()):
             tables = sorted(f.name for f in part.iterdir() if f.suffix in (".csv", ".json", ".png"))
             click.echo(f"Results, {part.name}: {part}/ ({', '.join(tables)})")
+    documents = {"board.html": "Board report", "methods.html": "Methods appendix", "handout.html": "Round-table handout"}
+    for name, what in documents.items():
+        if (site_dir / name).is_file():
+            click.echo(f"{what}: {site_dir / name}")
 
 
 def main(argv: list[str] | None = None) -> None:

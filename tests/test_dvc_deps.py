@@ -24,24 +24,32 @@ STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages
 COMMAND_MODULES = {
     "ingest": ["pipeline.stages"],
     "score": ["pipeline.score_stage"],
+    "careless": ["pipeline.careless_stage"],
     "analyze quality": ["analyses.stages"],
     "analyze reliability": ["analyses.short_term_stage"],
     "analyze change": ["analyses.short_term_stage"],
     "analyze growth": ["analyses.growth_stage"],
+    "analyze implementation": ["analyses.implementation_stage"],
+    "analyze power": ["analyses.power_stage"],
+    "analyze sensitivity": ["analyses.sensitivity_stage"],
+    "analyze survival": ["analyses.survival_stage"],
+    "expectations validate": ["pipeline.expectations_run"],
+    # the renderer, and the modules the documents' cells import in their Jupyter kernel
+    "report": ["reporting.render", "reporting.board", "reporting.handout", "reporting.appendix", "reporting.provenance"],
 }
 
 PROBE = """
 import importlib, json, sys
 for name in sys.argv[1:]:
     importlib.import_module(name)
-mods = sorted(m for m in sys.modules if m.split('.')[0] in ('pipeline', 'analyses'))
+mods = sorted(m for m in sys.modules if m.split('.')[0] in ('pipeline', 'analyses', 'reporting'))
 print(json.dumps([sys.modules[m].__file__ for m in mods]))
 """
 
 
 def _command(cmd: str) -> str:
     words = cmd.split()
-    return " ".join(words[1:3]) if words[1] == "analyze" else words[1]
+    return " ".join(words[1:3]) if words[1] in ("analyze", "expectations") else words[1]
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
