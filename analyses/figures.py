@@ -7,6 +7,7 @@ the same bytes.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -56,8 +57,11 @@ def forest_figure(effects: pd.DataFrame, *, title: str, xlabel: str) -> Figure:
     )
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, rows["label"])
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
+    # long row labels leave the plot narrow: wrap title and axis label to the width that is left
+    longest = max((len(str(label)) for label in rows["label"]), default=0)
+    width = max(28, 60 - longest)
+    ax.set_xlabel(textwrap.fill(xlabel, width))
+    ax.set_title(textwrap.fill(title, width))
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig

@@ -64,13 +64,13 @@ def growth_results(
     baseline: str,
     knot: float = 3.0,
 ) -> dict[str, pd.DataFrame]:
-    """Fit the growth model of every scale; return effects, wave means, fallback log and moderation tests.
+    """Fit the growth model of every scale: effects, wave means, fallback log, moderation tests, variances, fit.
 
     ``fixed`` is the fixed part with ``y`` as the response, ``random`` the random parts from the
     most to the least complex, ``moderation`` the terms added for the programme test.
     Standardised effects divide by the pooled SD of the baseline scores of the scale.
     """
-    effects, means, logs, moderation_tests = [], [], [], []
+    effects, means, logs, moderation_tests, variances, fits = [], [], [], [], [], []
     for scale in scales:
         data = growth_data(scores, scale)
         if data["participant"].nunique() < 10:
@@ -90,6 +90,22 @@ def growth_results(
         for column in ("estimate", "ci95_low", "ci95_high"):
             table[f"std_{column}"] = table[column] / sd_base
         effects.append(table)
+        variances.append(model.random_.assign(outcome=scale, structure=model.formula))
+        fits.append(
+            pd.DataFrame(
+                {
+                    "outcome": [scale],
+                    "structure": [model.formula],
+                    "n_obs": [model.n_obs_],
+                    **{f"n_{name.replace(':', '_in_')}": [n] for name, n in sorted(model.n_groups_.items())},
+                    "loglik_reml": [model.loglik_],
+                    "aic": [model.aic_],
+                    "bic": [model.bic_],
+                    "converged": [model.converged_],
+                    "singular": [model.singular_],
+                }
+            )
+        )
         means.append(_wave_means(model, waves, knot).assign(outcome=scale))
         restricted = MixedModel(model.formula, reml=False).fit(data)
         full_formula = model.formula.replace(fixed, f"{fixed} + {moderation}", 1)
@@ -109,4 +125,6 @@ def growth_results(
         "wave_means": stack(means, ["outcome", "wave"]),
         "structures": stack(logs, ["outcome"]),
         "moderation": stack(moderation_tests, ["outcome", "terms"]),
+        "random_effects": stack(variances, ["outcome", "structure"]),
+        "model_fit": stack(fits, ["outcome", "structure"]),
     }

@@ -148,7 +148,7 @@ def run_implementation(
         part = ranked[ranked["outcome"] == outcome]
         forest = pd.DataFrame(
             {
-                "label": part["factor"] + " (" + part["level"] + ")",
+                "label": part["factor"].str.replace("_", " ") + " (" + part["level"] + " groups)",
                 "estimate": part["effect"],
                 "ci95_low": part["ci_low"],
                 "ci95_high": part["ci_high"],

@@ -182,4 +182,33 @@ def growth_models(res: Results, terms: list[str]) -> str:
              ("df", lambda r: fmt.count(r["df"])), ("p", p_cell())],
             caption="Does the effect differ by programme? Likelihood-ratio test of the programme x arm x time terms.",
         ))  # fmt: skip
+    parts.append(random_effects(res))
+    return "\n".join(parts)
+
+
+def random_effects(res: Results) -> str:
+    """Variance components (as R's ``as.data.frame(VarCorr(m))``) and fit of each accepted growth model."""
+    variances = res.optional("growth", "random_effects")
+    fits = res.optional("growth", "model_fit")
+    if variances is None or fits is None:
+        return missing_stage("growth")
+    level = {"participant": "participant", "group": "group (comparison: one per person)", "Residual": "residual"}
+    parts = [frame(
+        variances,
+        [("Outcome", outcome_cell()), ("Level", lambda r: level.get(str(r["group"]), str(r["group"]))),
+         ("Term", lambda r: "" if pd.isna(r["term"]) else f"`{r['term']}`" + (
+             "" if pd.isna(r["term2"]) else f" with `{r['term2']}`")),
+         ("SD", lambda r: "" if pd.isna(r["sd"]) else fmt.num(r["sd"], 3, LANG)),
+         ("Corr.", lambda r: "" if pd.isna(r["corr"]) else fmt.num(r["corr"], 2, LANG))],
+        caption="Random effects of the accepted models (REML): standard deviations and correlations.",
+    )]  # fmt: skip
+    parts.append(frame(
+        fits,
+        [("Outcome", outcome_cell()), ("Obs.", n_cell("n_obs")), ("Participants", n_cell("n_participant")),
+         ("Log-lik. (REML)", x_cell("loglik_reml", 1)), ("AIC", x_cell("aic", 1)), ("BIC", x_cell("bic", 1)),
+         ("Converged", lambda r: "yes" if bool(r["converged"]) else "NO"),
+         ("Singular", lambda r: "YES" if bool(r["singular"]) else "no")],
+        caption="Diagnostics of the accepted models: convergence (lme4's gradient and Hessian checks) and "
+        "singularity (lme4's isSingular).",
+    ))  # fmt: skip
     return "\n".join(parts)

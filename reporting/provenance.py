@@ -119,6 +119,10 @@ LABELS = {
     "dir": ("map", "folder"),
     "file": ("bestand", "file"),
     "check": ("controle", "check"),
+    "results_ok": (
+        "De overige {n} resultaatbestanden hebben alle de hash die dvc.lock vastlegde (volledige lijst: methodebijlage).",
+        "The other {n} result files all have the hash dvc.lock recorded (full list: methods appendix).",
+    ),
 }
 
 
@@ -136,16 +140,22 @@ def provenance_markdown(
 ) -> str:
     """The provenance block as Pandoc markdown: a level-2 heading, the data hashes and the params.
 
-    ``compact`` prints the params as one paragraph instead of a table (short documents).
+    ``compact`` (short documents) lists only the raw input data and any result file that no
+    longer matches its recorded hash, with one sentence for the rest, and prints the params as
+    one paragraph instead of a table.
     """
     lock_path, params_path = Path(dvc_lock), Path(params_file)
     commit, dirty = git_commit(lock_path.parent)
     hashes = lock_hashes(lock_path)
     check = {True: _label("ok", lang), False: _label("differs", lang)}
+    shown = hashes
+    if compact:
+        shown = hashes[hashes["path"].str.startswith("data_raw/") | hashes["current"].eq(False)]
     data_rows = [
         [f"`{r.path}`", f"`{r.md5}`", _label("dir", lang) if pd.isna(r.current) else check[bool(r.current)]]
-        for r in hashes.itertuples()
+        for r in shown.itertuples()
     ]
+    rest = len(hashes) - len(shown)
     commit_text = f"`{commit}`" + (f" ({_label('dirty', lang)})" if dirty else "")
     parts = [
         f"## {_label('title', lang)} {{#provenance}}",
@@ -153,6 +163,7 @@ def provenance_markdown(
         f"- **{_label('commit', lang)}:** {commit_text}\n- **{_label('date', lang)}:** {render_date}",
         f"**{_label('data', lang)}**",
         fmt.table([_label("file", lang), "MD5", _label("check", lang)], data_rows, align="lll", widths=[34, 30, 8]),
+        *([_label("results_ok", lang).format(n=rest)] if rest else []),
         f"**{_label('params', lang)}**",
         (
             "; ".join(f"{_plain(k)} = {_plain(v)}" for k, v in flat_params(params_path))

@@ -43,7 +43,7 @@ def true_effects() -> dict[tuple[str, str], float]:
 
 
 @pytest.fixture(scope="module")
-def effects(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
     out = tmp_path_factory.mktemp("demo")
     run_ingest(DEMO / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", out, lambda _m: None)
     run_score(out, ROOT / "instruments", out / "scale_scores.parquet", out / "dd.csv", lambda _m: None)
@@ -54,7 +54,28 @@ def effects(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     results = growth_results(scores, scales=params["primary"] + params["secondary"], fixed=spec["fixed"],
                              random=spec["random"], moderation=spec["moderation"],
                              waves={"t0": 0, "t1": 3, "t2": 12, "t3": 24}, baseline="t0")
+    return results
+
+
+@pytest.fixture(scope="module")
+def effects(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return results["effects"]
+
+
+def test_variance_components_and_fit_of_the_accepted_models(results: dict[str, pd.DataFrame]) -> None:
+    """Random effects as R's as.data.frame(VarCorr(m)) (engine tested against lme4 in test_mixed.py), per outcome."""
+    variances, fits, effects = results["random_effects"], results["model_fit"], results["effects"]
+    accepted = effects.drop_duplicates("outcome").set_index("outcome")["structure"]
+    assert fits.set_index("outcome")["structure"].to_dict() == accepted.to_dict()
+    assert fits["converged"].all() and not fits["singular"].any()
+    for outcome, part in variances.groupby("outcome"):
+        assert (part["structure"] == accepted[outcome]).all()
+        assert (part["group"] == "Residual").sum() == 1
+        assert set(part["group"]) >= {"participant", "Residual"}
+    # simulated truth of BRS (simulation.yaml): person SD 0.50, group SD 0.10
+    brs = variances[(variances["outcome"] == "brs") & variances["term2"].isna()].set_index(["group", "term"])["sd"]
+    assert 0.40 < brs[("participant", "(Intercept)")] < 0.60
+    assert 0.03 < brs[("group", "(Intercept)")] < 0.20
 
 
 def test_true_effects_lie_inside_their_95_percent_intervals(effects: pd.DataFrame) -> None:
