@@ -40,7 +40,7 @@ FIELD_KINDS: dict[str, dict[str, str]] = {
         "group_id": "id",
         "date": "date",
         "duration_hours": "number",
-        "method": "text",
+        "method": "coded",
         "cases_discussed": "number",
     },
     "attendance": {"session_id": "id", "participant_id": "id", "attended": "coded"},
@@ -62,7 +62,10 @@ REQUIRED: dict[str, set[str]] = {
 #: fields whose values identify a person: never copied into the quality tables
 IDENTIFYING = {"participant_id", "group_id", "coach_id", "session_id"}
 #: bookkeeping fields: an unreadable value is set missing (and reported); the row is kept
-SOFT_FIELDS = {"submitted_at", "duration_seconds", "finished", "duration_hours", "cases_discussed", "end_date"}
+SOFT_FIELDS = {"submitted_at", "duration_seconds", "finished", "duration_hours", "cases_discussed", "end_date", "method"}
+#: coded fields whose canonical values the study lists itself (``values:``): a cell in them may hold
+#: anything a coordinator typed, so an unlisted value is reported without its text
+DECLARED_CODES = {"method"}
 #: roles whose exact duplicate rows (every canonical field equal) are excluded, keeping the first
 EXACT_DUPLICATES_EXCLUDED = {"roster", "sessions"}
 BOOLEAN_WORDS = {"true": ["true", "1", "ja", "yes", "waar"], "false": ["false", "0", "nee", "no", "onwaar"]}
@@ -90,6 +93,13 @@ def check_fields(role: str, source: Source) -> None:
     """Raise :class:`InputError` when ``columns:`` names unknown fields or lacks required ones."""
     unknown = sorted(set(source.columns) - set(FIELD_KINDS[role]))
     missing = sorted(REQUIRED[role] - set(source.columns))
+    undeclared = sorted(f for f in DECLARED_CODES & set(source.columns) if not source.values.get(f))
+    if undeclared:
+        raise InputError(
+            f"study.yaml, {role} file {source.file}: field(s) {undeclared} are coded: list their values under "
+            f"`values:` (canonical value -> the export's spellings), e.g. values: {{{undeclared[0]}: "
+            "{incidentmethode: [incidentmethode, Incidentmethode]}}; what a coordinator types freely is not kept"
+        )
     if unknown or missing:
         raise InputError(
             f"study.yaml, {role} file {source.file}: `columns:` "
@@ -240,6 +250,7 @@ def canonical_rows(
                 values=values[failed],
                 action="set_missing",
                 detail=detail,
+                redact=field in DECLARED_CODES,
             )
         else:
             ledger.quarantine(

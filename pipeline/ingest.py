@@ -3,8 +3,9 @@
 :func:`build_clean` is a pure function of the raw tables, the study description, the
 instrument library, the key and the parameters; only the stage (``pipeline.stages``)
 touches the disk.  Every raw row is settled in the ledger; the order of the rules is:
-schema rules (quarantine) -> unknown participant/group/session (quarantine) -> no consent
-(exclusion) -> no answers (exclusion) -> superseded duplicate (exclusion) -> clean.
+schema rules (quarantine) -> unknown participant/group/session, a session quarantined in the
+log, a participant outside the session's group (quarantine) -> no consent (exclusion) -> no
+answers (exclusion) -> superseded duplicate (exclusion) -> clean.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pipeline.items import ITEM_STATUS, NOT_ANSWERED, OUT_OF_RANGE, UNRECOGNISED
 from pipeline.ledger import Ledger
 from pipeline.pseudonymise import Pseudonymiser, normalise_id
 from pipeline.readers import RawTable
-from pipeline.study import Study, SurveySource
+from pipeline.study import Source, Study, SurveySource
 
 
 class IngestParams(BaseModel):
@@ -71,6 +72,16 @@ def build_clean(
         dynamic_checks={"programme": [pa.Check.isin(sorted(study.programmes))]},
     )
     roster["pid"] = _norm(roster["participant_id"])
+    same = roster["pid"].duplicated(keep=False)  # one person written twice ("P002" and "p002 ")
+    ledger.quarantine(
+        study.roster.file,
+        roster.index[same],
+        study.roster.columns["participant_id"],
+        "duplicate_value",
+        redact=True,
+        detail="the same ID after trimming and ignoring case",
+    )
+    roster = roster[~same]
     no_consent = roster["consent"] == "false"
     ledger.exclude(study.roster.file, roster.index[no_consent], "no_consent")
     roster = roster[~no_consent]
@@ -114,22 +125,16 @@ def build_clean(
             strict=True,
         )
     )
+    held: set[str] = set()
+    if study.sessions is not None:  # sessions in the log whose row was quarantined
+        held = set(_norm(raw[study.sessions.file].frame[study.sessions.columns["session_id"]].dropna()))
+    known_sessions = _Sessions(session_group, held - set(session_group))
 
     if study.attendance is not None:
         src = study.attendance
         rows = canonical_rows(raw[src.file], "attendance", src, ledger, **common)
         rows = _check_people(rows, src.file, src.columns["participant_id"], people, ledger)
-        sid = _norm(rows["session_id"])
-        unknown = ~sid.isin(session_group.keys())
-        ledger.quarantine(src.file, rows.index[unknown], src.columns["session_id"], "unknown_session", redact=True)
-        rows, sid = rows[~unknown], sid[~unknown]
-        group_of_member = people.members["group_id"].map(lambda v: None if v is None else normalise_id(v))
-        outsider = sid.map(session_group) != rows["pid"].map(group_of_member)
-        ledger.quarantine(
-            src.file, rows.index[outsider], src.columns["participant_id"], "not_group_member", redact=True
-        )
-        rows = rows[~outsider]
-        rows = rows.assign(sid=sid)
+        rows = _check_sessions(rows, src, known_sessions, people, ledger)
         rows = _drop_duplicates(rows, ["pid", "sid"], src.file, ledger, params.duplicates)
         ledger.settle(src.file, rows.index, "clean", "")
         tables["attendance"] = pd.DataFrame(
@@ -140,7 +145,7 @@ def build_clean(
             }
         ).astype({"session": "string", "participant": "string"})
 
-    surveys = [_survey(raw[s.file], s, instruments, people, session_group, ledger, common) for s in study.surveys]
+    surveys = [_survey(raw[s.file], s, instruments, people, known_sessions, ledger, common) for s in study.surveys]
     tables.update(_responses(surveys, study, params, ledger, pseudo))
     return CleanData(tables, ledger)
 
@@ -196,6 +201,30 @@ def _sessions(table: RawTable, study: Study, roster: pd.DataFrame, ledger: Ledge
 
 
 @dataclass(frozen=True)
+class _Sessions:
+    """The clean sessions (normalised session ID -> group ID) and those whose log row was quarantined."""
+
+    group_of: dict[str, str]
+    held: set[str]
+
+
+def _check_sessions(
+    rows: pd.DataFrame, src: Source, sessions: _Sessions, people: _People, ledger: Ledger
+) -> pd.DataFrame:
+    """Quarantine rows about a quarantined or unknown session, or by someone outside the session's group."""
+    sid = _norm(rows["session_id"])
+    held = sid.isin(sessions.held)
+    ledger.quarantine(src.file, rows.index[held], src.columns["session_id"], "session_quarantined", redact=True)
+    unknown = ~sid.isin(sessions.group_of.keys()) & ~held
+    ledger.quarantine(src.file, rows.index[unknown], src.columns["session_id"], "unknown_session", redact=True)
+    rows, sid = rows[~held & ~unknown], sid[~held & ~unknown]
+    group_of_member = people.members["group_id"].map(lambda v: None if v is None else normalise_id(v))
+    outsider = sid.map(sessions.group_of) != rows["pid"].map(group_of_member)
+    ledger.quarantine(src.file, rows.index[outsider], src.columns["participant_id"], "not_group_member", redact=True)
+    return rows[~outsider].assign(sid=sid[~outsider])
+
+
+@dataclass(frozen=True)
 class _People:
     """Who is who after the roster: clean members, those who declined, those quarantined."""
 
@@ -237,7 +266,7 @@ def _survey(
     source: SurveySource,
     instruments: dict[str, Instrument],
     people: _People,
-    session_group: dict[str, str],
+    sessions: _Sessions,
     ledger: Ledger,
     common: dict,
 ) -> _SurveyPart:
@@ -247,11 +276,7 @@ def _survey(
         rows["wave"] = source.wave
     rows = _check_people(rows, source.file, source.columns["participant_id"], people, ledger)
     if source.occasion == "session":
-        unknown = ~_norm(rows["session_id"]).isin(session_group.keys())
-        ledger.quarantine(
-            source.file, rows.index[unknown], source.columns["session_id"], "unknown_session", redact=True
-        )
-        rows = rows[~unknown]
+        rows = _check_sessions(rows, source, sessions, people, ledger)
     columns = item_columns(source, instruments)
     position = pd.Index(table.rows).get_indexer(rows.index)
     coded = {}
@@ -262,6 +287,7 @@ def _survey(
         cells = code_cells(block, [inst.response_set_of(i) for i in inst.items], source.csv.decimal, rows=position)
         coded[inst_id] = (inst.item_ids(), cells.codes, cells.status)
         answered += (cells.status != NOT_ANSWERED).sum(axis=1)
+        # an unrecognised answer may be anything typed into the cell (a name, a phone number): never copied
         for status, rule in ((OUT_OF_RANGE, "out_of_range"), (UNRECOGNISED, "unrecognised")):
             r, c = np.nonzero(cells.status == status)
             for j in np.unique(c):
@@ -271,8 +297,9 @@ def _survey(
                     rows.index[hit],
                     block.columns[j],
                     rule,
-                    values=block.iloc[hit, j],
+                    values=block.iloc[position[hit], j],
                     action="set_missing",
+                    redact=rule == "unrecognised",
                 )
     empty = answered == 0
     ledger.exclude(source.file, rows.index[empty], "no_answers")

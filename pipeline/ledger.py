@@ -32,6 +32,7 @@ RULES: dict[str, str] = {
     "no_consent": "the participant did not consent; none of their data is used",
     "unknown_group": "the group matches no group in the roster",
     "unknown_session": "the session matches no row of the session log",
+    "session_quarantined": "the session's row in the session log was quarantined, so rows about it are too",
     "not_group_member": "the participant is not a member of the session's group",
     "session_before_start": "the session is dated before the group's programme started",
     "no_answers": "the submission answers no item of any instrument",
@@ -153,11 +154,12 @@ class Ledger:
         """Return one row per source file: rows read, clean, quarantined, excluded, and whether they add up."""
         fates = self.fates()
         rows = []
-        for file, part in fates.groupby("source_file", sort=False):
+        for file, role in self._role.items():  # every registered file, also one without rows
+            part = fates[fates["source_file"] == file]
             counts = part["fate"].value_counts()
             row = {
                 "source_file": file,
-                "role": part["role"].iloc[0],
+                "role": role,
                 "rows_read": len(part),
                 **{f"rows_{f}": int(counts.get(f, 0)) for f in FATES},
                 "rows_unsettled": int(part["fate"].isna().sum()),

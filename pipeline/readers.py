@@ -60,16 +60,50 @@ def _check_bytes(path: Path) -> bytes:
     return data
 
 
+#: byte-order marks and the encoding family they announce (UTF-32 first: its LE mark begins like UTF-16's)
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _check_byte_order_mark(path: Path, data: bytes, encoding: str) -> None:
+    """Refuse a file whose byte-order mark announces another encoding than study.yaml declares.
+
+    Read in the declared encoding, such a file would start with nonsense (``ï»¿`` before the
+    first column name) or look binary (UTF-16 text is full of NUL bytes).
+    """
+    declared = codecs.lookup(encoding).name
+    for mark, family in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            if declared.startswith(family):
+                return
+            if not data.decode(family, errors="replace").lstrip("\ufeff").strip():
+                raise UnreadableFileError(path, "the file is empty")
+            raise UnreadableFileError(
+                path,
+                f"it is {family.upper()} text (it starts with a {family.upper()} byte-order mark), but study.yaml "
+                f"declares encoding {encoding!r}; set `csv: {{encoding: {family}}}` in study.yaml",
+            )
+
+
 def _text_of(path: Path, data: bytes, encoding: str) -> str:
     binary = "it holds binary data (NUL bytes), not delimited text; is it another format?"
+    _check_byte_order_mark(path, data, encoding)
     wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))  # text in these is full of NUL bytes
     if not wide and b"\x00" in data[:65536]:
         raise UnreadableFileError(path, binary)
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
         raise UnreadableFileError(
-            path, f"it is not valid {encoding} text (byte {exc.start}); set `csv: {{encoding: ...}}` in study.yaml"
+            path,
+            f"it is not valid {encoding} text (line {line}, byte {exc.start}); "
+            "set `csv: {encoding: ...}` in study.yaml (e.g. cp1252 for a file saved by Excel on Windows)",
         ) from exc
     if "\x00" in text[:65536]:
         raise UnreadableFileError(path, binary)
@@ -110,7 +144,9 @@ def _frame_from_records(path: Path, header: list[str], body: list[list[str]], li
         extra = record[width:]
         if len(record) > width and any(cell.strip() for cell in extra):
             raise UnreadableFileError(
-                path, f"row {lines[n]} has {len(record)} fields but the header names {width} (wrong separator?)"
+                path,
+                f"row {lines[n]} has {len(record)} fields but the header names {width} "
+                "(wrong separator, or a title row above the header?)",
             )
     cells = [[(c.strip() or None) for c in (r + [""] * width)[:width]] for _, r in keep]
     frame = pd.DataFrame(cells, columns=header, dtype=object) if cells else pd.DataFrame(columns=header, dtype=object)
@@ -169,7 +205,11 @@ def _check_header(path: Path, header: list[str]) -> None:
         trailing -= 1
     if any(not h for h in header[:trailing]):
         empty = [i + 1 for i, h in enumerate(header[:trailing]) if not h]
-        raise UnreadableFileError(path, f"the header has empty column name(s) at position(s) {empty}")
+        raise UnreadableFileError(
+            path,
+            f"the header has empty column name(s) at position(s) {empty} "
+            "(merged cells, or a second header row above the column names?)",
+        )
     seen: dict[str, int] = {}
     for h in header[:trailing]:
         seen[h] = seen.get(h, 0) + 1
@@ -265,8 +305,8 @@ def read_xlsx(path: Path, source: Source) -> RawTable:
     for n, _record in keep:  # content beyond the last named column would be silently lost
         if any(not (isinstance(c, str) and not c.strip()) for c in body[n][width:]):
             raise UnreadableFileError(path, f"row {n + 2} has values in columns without a header")
-    table = pd.DataFrame([r for _, r in keep], columns=header, dtype=object)
-    table = table.map(lambda v: (v.strip() or None) if isinstance(v, str) else v)
+    values = [[(v.strip() or None) if isinstance(v, str) else v for v in r] for _, r in keep]
+    table = pd.DataFrame(values, columns=header, dtype=object)  # numbers stay as they are, blanks None
     rows = np.array([n + 2 for n, _ in keep], dtype=np.int64)
     blank = np.setdiff1d(np.arange(2, len(body) + 2, dtype=np.int64), rows)
     return RawTable(path.name, table, rows, {}, blank)
@@ -311,5 +351,13 @@ def check_declared_columns(path: Path, columns: pd.Index, source: Source, item_c
             f"column(s) in the file that study.yaml does not describe: {unknown} "
             "(declare each as a mapped column, item, identifier_columns, free_text_columns or ignore_columns)"
         )
+    if len(present) == 1 and source.format in ("csv", "qualtrics_csv"):
+        (only,) = present
+        others = sorted({";", ",", "\t", "|"} & set(only) - {source.csv.sep})
+        if others:
+            problems.append(
+                f"the file has one column, whose name holds {others}: is the separator not {source.csv.sep!r}? "
+                "(set `csv: {sep: ...}` in study.yaml)"
+            )
     if problems:
         raise InputError(f"{path}: " + "; ".join(problems))

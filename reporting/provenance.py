@@ -42,8 +42,11 @@ def git_commit(repo: Path) -> tuple[str, bool]:
     return head.stdout.strip(), bool(status.stdout.strip())
 
 
-def lock_hashes(lock_path: Path) -> pd.DataFrame:
+def lock_hashes(lock_path: Path, *, skip_stage: str = "report") -> pd.DataFrame:
     """The data entries of ``dvc.lock``: ``stage``, ``path``, ``md5`` and ``current`` (does the file still match?).
+
+    The entries of ``skip_stage`` (the stage rendering the documents) are left out: DVC writes
+    them only after that stage has run, so while it runs they describe the previous run.
 
     ``current`` is ``True``/``False`` for files and missing for directories (DVC hashes
     those over a listing).  MD5 of the file bytes is the hash DVC 3 records for a file.
@@ -53,6 +56,8 @@ def lock_hashes(lock_path: Path) -> pd.DataFrame:
     lock = yaml.safe_load(lock_path.read_text(encoding="utf-8")) or {}
     rows, seen = [], set()
     for stage, spec in (lock.get("stages") or {}).items():
+        if stage == skip_stage:
+            continue
         for entry in [*(spec.get("deps") or []), *(spec.get("outs") or [])]:
             path = str(entry.get("path", ""))
             if not path.startswith(DATA_PREFIXES) or path in seen:

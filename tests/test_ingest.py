@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from pipeline.errors import InputError
 from pipeline.pseudonymise import pseudonym
 from pipeline.score_stage import run_score
 from pipeline.stages import run_ingest
@@ -228,3 +229,28 @@ def test_leaving_dates_are_checked_against_start_and_arm(tmp_path: Path) -> None
     assert pd.isna(people.loc[pseudonym(KEY, "participant", "P003"), "end_date"])
     assert pseudonym(KEY, "participant", "P002") not in people.index
     assert pseudonym(KEY, "participant", "P004") not in people.index
+
+
+def test_session_method_is_coded_and_typed_text_is_not_kept(tmp_path: Path) -> None:
+    """Methode: listed methods are kept; a name typed into the column is set missing and reported redacted;
+    a study that maps the column without listing the methods is stopped with the reason."""
+    study = tmp_path / "mini"
+    shutil.copytree(MINI, study)
+    raw = (study / "sessions.csv").read_bytes().decode("cp1252")
+    raw = raw.replace(";5-stappenmethode;", ";Anna de Vries vertelde;", 1)
+    (study / "sessions.csv").write_bytes(raw.encode("cp1252"))
+    out = tmp_path / "out"
+    run_ingest(study / "study.yaml", INSTRUMENTS, PARAMS, out, lambda _: None)
+    issues = pd.read_parquet(out / "quality" / "issues.parquet")
+    typed = issues[(issues["source_file"] == "sessions.csv") & (issues["column"] == "Methode")]
+    assert typed[["rule", "value", "action"]].values.tolist() == [["unknown_value", "<redacted>", "set_missing"]]
+    for path in out.rglob("*.parquet"):
+        frame = pd.read_parquet(path)
+        assert not frame.astype(str).apply(lambda c: c.str.contains("Anna de Vries")).any().any(), path.name
+    sessions = pd.read_parquet(out / "sessions.parquet")
+    assert set(sessions["method"].dropna()) <= {"incidentmethode", "roddelmethode", "5-stappenmethode"}
+    spec = (study / "study.yaml").read_text(encoding="utf-8")
+    (study / "study.yaml").write_text("\n".join(line for line in spec.splitlines() if "values: {method" not in line) + "\n",
+                                      encoding="utf-8")  # fmt: skip
+    with pytest.raises(InputError, match=r"\['method'\] are coded: list their values"):
+        run_ingest(study / "study.yaml", INSTRUMENTS, PARAMS, tmp_path / "out2", lambda _: None)
