@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import itertools
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +157,18 @@ def _frame_from_records(path: Path, header: list[str], body: list[list[str]], li
     return RawTable(path.name, frame.astype(TEXT), rows, {}, blank)
 
 
+@functools.cache
+def _plain_csv(sep: str) -> re.Pattern[str]:
+    """Delimited text in which every field is either quoted whole (quotes doubled inside) or has no quote.
+
+    What this grammar accepts, pyarrow and the strict standard-library parser read alike; a text
+    it refuses (``"a"b``, a quote inside an unquoted field) goes to the exact parser.  Possessive
+    quantifiers keep the match linear in the length of the text.
+    """
+    s = re.escape(sep)
+    return re.compile(rf'(?:(?:"(?:[^"]|"")*+"|[^"{s}\r\n]*+)(?:{s}|\r?\n|\Z))*+')
+
+
 def _fast_table(path: Path, text: str, sep: str, header_rows: int) -> RawTable | None:
     """Parse a simple delimited text with pyarrow; ``None`` when the exact parser is needed.
 
@@ -165,6 +179,8 @@ def _fast_table(path: Path, text: str, sep: str, header_rows: int) -> RawTable |
     """
     if text.count('"') % 2:
         return None  # an unterminated quote (a truncated file): the exact parser reports it
+    if '"' in text and _plain_csv(sep).fullmatch(text) is None:
+        return None  # e.g. `"a"b`: pyarrow would read it, the strict parser refuses it and says where
     first = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep), None)
     if not first:
         return None
@@ -203,6 +219,8 @@ def _check_header(path: Path, header: list[str]) -> None:
     trailing = len(header)
     while trailing and not header[trailing - 1]:
         trailing -= 1
+    if not trailing:
+        raise UnreadableFileError(path, "the header row has no column names (is the first line empty?)")
     if any(not h for h in header[:trailing]):
         empty = [i + 1 for i, h in enumerate(header[:trailing]) if not h]
         raise UnreadableFileError(

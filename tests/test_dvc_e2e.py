@@ -8,7 +8,6 @@ identifier or free text from ``data_raw/`` reaches ``data_clean/``.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,17 +16,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.hostile.project import shared_project
+
 ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
-
-
-def _project_files() -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.splitlines()
-    return [f for f in listed if (ROOT / f).is_file()]
 
 
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -38,23 +31,19 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh copy of the project (as a clone would be) after one `dvc repro`."""
-    root = tmp_path_factory.mktemp("clone")
-    for name in _project_files():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, root / name)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "clone"]):
-        subprocess.run(cmd, cwd=root, check=True, capture_output=True)
-    result = _run([str(BIN / "dvc"), "repro"], root)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return root
+    """A fresh copy of the project (as a clone would be, with canaries planted) after one `dvc repro`.
+
+    The copy is shared with the privacy and crash-safety tests (tests/hostile/project.py), so the
+    whole pipeline runs once for all of them.
+    """
+    return shared_project(tmp_path_factory)[0]
 
 
 def test_repro_writes_every_declared_output(project: Path) -> None:
     stages = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     for stage in stages.values():
-        declared = stage.get("outs", []) + [next(iter(m)) for m in stage.get("metrics", []) + stage.get("plots", [])]
+        entries = stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
+        declared = [e if isinstance(e, str) else next(iter(e)) for e in entries]
         for out in declared:
             path = project / out
             assert path.is_file() or (path.is_dir() and any(path.iterdir())), out

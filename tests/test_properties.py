@@ -36,8 +36,8 @@ from pipeline.readers import read_csv, read_qualtrics_csv, read_spss, read_xlsx
 from pipeline.scoring import score
 from pipeline.study import Source
 
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-READERS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+READERS = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # --------------------------------------------------------------------------- scoring
 
@@ -291,7 +291,7 @@ def test_arbitrary_bytes_as_csv_never_crash(tmp_path: Path, data: bytes, fmt: st
         _check_accounted(table, data, source, header_rows=1 if fmt == "csv" else 3)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=300), zipped=st.booleans())
 def test_arbitrary_bytes_as_xlsx_or_sav_are_refused(tmp_path: Path, data: bytes, zipped: bool) -> None:
     if zipped:  # a zip archive that is not a workbook (or a workbook with a broken part)
@@ -315,7 +315,7 @@ CELLS = st.one_of(
 )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     header=st.lists(st.sampled_from(["id", "a", "b", "c"]), min_size=1, max_size=4, unique=True),
     body=st.lists(st.lists(CELLS, min_size=4, max_size=4), max_size=6),
@@ -335,10 +335,15 @@ def test_workbooks_are_read_whole_or_refused(tmp_path: Path, header: list[str], 
         return
     width = len(header)
     stored = list(openpyxl.load_workbook(path).active.iter_rows(min_row=2, values_only=True))
-    assert len(table.rows) + len(table.blank_rows) == len(stored)
 
     def present(v: object) -> bool:
         return v is not None and not (isinstance(v, str) and not v.strip())
+
+    # rows after the last one holding anything at all (not even a space) are outside the sheet's data
+    # (Excel's used range as pandas reads it): they hold nothing that could be lost
+    while stored and all(v is None for v in stored[-1]):
+        stored.pop()
+    assert len(table.rows) + len(table.blank_rows) == len(stored)
 
     expected = Counter(v.strip() if isinstance(v, str) else v for r in stored for v in r[:width] if present(v))
     kept = Counter(v for v in table.frame.to_numpy(dtype=object).ravel() if v is not None)
