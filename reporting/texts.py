@@ -36,7 +36,7 @@ ARMS = {"intervisie": ("intervisie", "intervisie"), "comparison": ("vergelijking
 
 #: Cohen (1988) conventions for standardised differences: upper bounds of each size class
 #: (Dutch in the form used before a noun: "kleine verbetering")
-SIZES = ((0.2, "verwaarloosbare", "negligible"), (0.5, "kleine", "small"), (0.8, "middelgrote", "medium"))
+SIZES = ((0.2, "zeer kleine", "very small"), (0.5, "kleine", "small"), (0.8, "middelgrote", "medium"))
 LARGE = ("grote", "large")
 
 PHRASES: dict[str, tuple[str, str]] = {
@@ -91,7 +91,7 @@ def arm_name(arm: str, lang: str) -> str:
 
 
 def size_word(std_effect: float, lang: str) -> str:
-    """Cohen's (1988) size class of a standardised effect: negligible < 0.2 <= small < 0.5 <= medium < 0.8 <= large."""
+    """Cohen's (1988) size class of a standardised effect: very small (Cohen: negligible) < 0.2 <= small < 0.5 <= medium < 0.8 <= large."""
     magnitude = abs(std_effect)
     for bound, nl, en in SIZES:
         if magnitude < bound:
