@@ -12,6 +12,7 @@ from numpy.testing import assert_allclose
 
 from analyses.power import change_components, design_effect_partial, n_per_arm, sample_size
 from analyses.power_stage import run_power
+from tests.hostile.project import built_project
 from tests.r_reference import run_r
 
 ROOT = Path(__file__).parents[1]
@@ -101,11 +102,9 @@ def test_sample_size_hand_worked():
 
 
 @pytest.mark.slow
-def test_power_stage_on_the_demo(tmp_path: Path):
+def test_power_stage_on_the_demo(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory):
     """The observed standardised difference in change equals the change stage's Cohen's d (same definition)."""
-    clean = ROOT / "data_clean"
-    if not (clean / "scale_scores.parquet").exists():
-        pytest.skip("data_clean/ not built: run `dvc repro score` first (make demo)")
+    clean = built_project(tmp_path_factory, "data_clean/scale_scores.parquet") / "data_clean"
     run_power(clean, ROOT / "params.yaml", tmp_path, lambda _m: None)
     comp = pd.read_csv(tmp_path / "components.csv")
     sizes = pd.read_csv(tmp_path / "sample_size.csv")

@@ -223,3 +223,12 @@ def shared_project(factory: pytest.TempPathFactory) -> tuple[Path, dict[str, byt
         _SHARED["root"] = root
         _SHARED["snapshot"] = output_bytes(root, declared_outputs(root))
     return _SHARED["root"], _SHARED["snapshot"]  # type: ignore[return-value]
+
+
+def built_project(factory: pytest.TempPathFactory, needed: str) -> Path:
+    """A project root whose ``needed`` output exists: this checkout when `dvc repro` has run in it,
+    otherwise (a fresh clone, as in CI) the shared copy after its own `dvc repro`."""
+    here = Path(__file__).resolve().parents[2]
+    if (here / needed).exists():
+        return here
+    return shared_project(factory)[0]
