@@ -63,8 +63,8 @@ REQUIRED: dict[str, set[str]] = {
 IDENTIFYING = {"participant_id", "group_id", "coach_id", "session_id"}
 #: bookkeeping fields: an unreadable value is set missing (and reported); the row is kept
 SOFT_FIELDS = {"submitted_at", "duration_seconds", "finished", "duration_hours", "cases_discussed", "end_date", "method"}
-#: coded fields whose canonical values the study lists itself (``values:``): a cell in them may hold
-#: anything a coordinator typed, so an unlisted value is reported without its text
+#: coded fields whose canonical values the study must list itself (``values:``): the column is
+#: filled in by hand, so without the list every entry would be unknown
 DECLARED_CODES = {"method"}
 #: roles whose exact duplicate rows (every canonical field equal) are excluded, keeping the first
 EXACT_DUPLICATES_EXCLUDED = {"roster", "sessions"}
@@ -241,6 +241,7 @@ def canonical_rows(
             failed = values.notna() & mapped.isna()
             frame[field] = mapped
             rule, detail = "unknown_value", f"allowed: {sorted(set(lookup.values()))}"
+            redact = True  # a coded cell may hold anything somebody typed: the quality tables point to it instead
         if field in SOFT_FIELDS:  # bookkeeping: a bad value is dropped, the row is kept
             ledger.issue(
                 table.name,
@@ -250,7 +251,7 @@ def canonical_rows(
                 values=values[failed],
                 action="set_missing",
                 detail=detail,
-                redact=field in DECLARED_CODES,
+                redact=redact,
             )
         else:
             ledger.quarantine(
