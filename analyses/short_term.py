@@ -1,6 +1,6 @@
 """Short-term effects and reliability tables of a study, built from the statistics modules.
 
-Pure functions from canonical tables to tidy result tables; the stage (``analyses.stages``)
+Pure functions from canonical tables to tidy result tables; the stage (``intervisie.stages.common``)
 reads and writes.  Per outcome scale and group: within-person change (Hedges' g_av), the
 difference in change between the arms (Hedges' g), the Jacobson-Truax reliable-change shares
 and the standardised response mean (responsiveness).

@@ -35,9 +35,9 @@ def one_study(seed: int) -> list[dict]:
     """Simulate, ingest, score and model one study; return the estimates of the main effects."""
     from analyses.data import wave_scores
     from analyses.growth import growth_results
-    from pipeline.score_stage import run_score
+    from intervisie.stages.ingest import run_ingest
+    from intervisie.stages.score import run_score
     from pipeline.simulate import run as simulate
-    from pipeline.stages import run_ingest
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["analyses"]
     with tempfile.TemporaryDirectory(prefix="intervisie-coverage-") as tmp:

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.score_stage import run_score
-from pipeline.stages import run_ingest
+from intervisie.stages.ingest import run_ingest
+from intervisie.stages.score import run_score
 
 
 def main() -> None:

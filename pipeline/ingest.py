@@ -1,7 +1,7 @@
 """Raw tables to clean tables: relational checks, consent, duplicates, pseudonyms, item coding.
 
 :func:`build_clean` is a pure function of the raw tables, the study description, the
-instrument library, the key and the parameters; only the stage (``pipeline.stages``)
+instrument library, the key and the parameters; only the stage (``intervisie.stages.ingest``)
 touches the disk.  Every raw row is settled in the ledger; the order of the rules is:
 schema rules (quarantine) -> unknown participant/group/session, a session quarantined in the
 log, a participant outside the session's group (quarantine) -> no consent (exclusion) -> no

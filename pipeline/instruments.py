@@ -117,6 +117,8 @@ class Instrument(_Strict):
     id: str = Field(pattern=IDENTIFIER)
     version: str
     name: Text
+    #: short name readers know it by, written after a scale's name in the reports (default: the id in capitals)
+    abbreviation: str | None = Field(default=None, min_length=1, max_length=20)
     construct_: str = Field(alias="construct", min_length=1)
     citation: str = Field(min_length=1)
     licence: str = Field(min_length=1)

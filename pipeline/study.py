@@ -14,7 +14,7 @@ import codecs
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.config import load_yaml_model
 
@@ -113,17 +113,84 @@ class StudyInfo(_Strict):
         return self
 
 
+class Label(_Strict):
+    """A name for readers, in Dutch and English."""
+
+    label_nl: str = Field(min_length=1)
+    label_en: str = Field(min_length=1)
+
+
+class Programme(Label):
+    """A programme with its display names and the ways the exports write it."""
+
+    values: list[str] = Field(min_length=1)
+
+
+class Outcomes(_Strict):
+    """The outcome scales (scale ids of the instrument library): primary ones get Holm, secondary ones BH."""
+
+    primary: list[str] = Field(min_length=1)
+    secondary: list[str] = Field(default_factory=list)
+
+
+class DesignInfo(_Strict):
+    """How the study is built: which waves play which part, how people came in, what was rated."""
+
+    #: the wave everything is compared with (default: the wave at 0 months)
+    baseline: str | None = None
+    #: the end of the short-term window and the knot of the growth model (default: the next wave)
+    short_term: str | None = None
+    #: whether a comparison cohort was measured (default: whether the roster maps an ``arm`` column)
+    comparison: bool | None = None
+    #: how people came into intervisie
+    assignment: Literal["randomised", "cluster_randomised", "self_selected", "by_programme", "unknown"] = "unknown"
+    #: implementation factor -> rating scale (instrument scale id); members' ratings are aggregated to the group
+    ratings: dict[Literal["coach_quality", "structure", "safety"], str] = Field(default_factory=dict)
+
+
+ARM_LABELS = {
+    "intervisie": Label(label_nl="intervisie", label_en="intervisie"),
+    "comparison": Label(label_nl="vergelijkingsgroep", label_en="comparison group"),
+}
+
+
 class Study(_Strict):
-    """The whole description of a study's raw data."""
+    """The whole description of a study's raw data and its design."""
 
     study: StudyInfo
     waves: dict[str, Wave]
-    #: canonical programme id -> the ways the exports write it
+    #: canonical programme id -> the ways the exports write it (``programme_labels`` the display names)
     programmes: dict[str, list[str]]
+    #: canonical programme id -> display names (from the ``{label_nl, label_en, values}`` form of ``programmes``)
+    programme_labels: dict[str, Label] = Field(default_factory=dict)
+    #: display names of the arms (``intervisie``, ``comparison``)
+    arms: dict[Literal["intervisie", "comparison"], Label] = Field(default_factory=lambda: dict(ARM_LABELS))
+    design: DesignInfo = DesignInfo()
+    outcomes: Outcomes | None = None
     roster: Source
     sessions: Source | None = None
     attendance: Source | None = None
     surveys: list[SurveySource]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _programme_forms(cls, data: object) -> object:
+        """Accept ``id: [spellings]`` and ``id: {label_nl, label_en, values: [spellings]}``."""
+        if not isinstance(data, dict) or not isinstance(data.get("programmes"), dict):
+            return data
+        spellings, labels = {}, dict(data.get("programme_labels") or {})
+        for key, value in data["programmes"].items():
+            if isinstance(value, dict):
+                try:
+                    spec = Programme.model_validate(value)
+                except ValidationError as exc:
+                    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                    raise ValueError(f"programme '{key}': {problems}") from None
+                spellings[key] = spec.values
+                labels[key] = {"label_nl": spec.label_nl, "label_en": spec.label_en}
+            else:
+                spellings[key] = value
+        return {**data, "programmes": spellings, "programme_labels": labels}
 
     @model_validator(mode="after")
     def _known_waves(self) -> Study:

@@ -116,6 +116,8 @@ def run_report(
     params_path: Path,
     lock_path: Path,
     progress: Progress,
+    *,
+    design_path: Path,
 ) -> list[Path]:
     """Render every document of ``reports.languages`` into ``out_dir``; return the files written."""
     params = load_yaml_model(params_path, ReportParams, "parameters file", section="reports")
@@ -129,6 +131,7 @@ def run_report(
             parameters = {
                 "lang": lang,
                 "results": str(results_dir.resolve()),
+                "design_file": str(design_path.resolve()),
                 "site": str(out_dir.resolve()),
                 "params_file": str(params_path.resolve()),
                 "dvc_lock": str(lock_path.resolve()),

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from analyses.growth_stage import run_growth
-from pipeline.score_stage import run_score
-from pipeline.stages import run_ingest
+from intervisie.stages.growth import run_growth
+from intervisie.stages.ingest import run_ingest
+from intervisie.stages.score import run_score
 
 ROOT = Path(__file__).parents[1]
 INTERVISIE = Path(sys.executable).parent / "intervisie"

@@ -1,4 +1,4 @@
-"""The careless-responding screen as a stage (pipeline.careless_stage) and its sensitivity run.
+"""The careless-responding screen as a stage (intervisie.stages.careless) and its sensitivity run.
 
 Known answers: responses simulated with the demo simulator's own item model
 (``pipeline.simulate.items``: the shipped instruments, reverse keys and score tables) from known
@@ -17,10 +17,8 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from analyses.growth_stage import effect_comparison
-from analyses.stages import analysis_scores, careless_summary, flagged_responses, load_analysis_params
-from pipeline.careless import irv, longstring, mahalanobis
-from pipeline.careless_stage import (
+from intervisie.cli import main
+from intervisie.stages.careless import (
     COLUMNS,
     CarelessParams,
     _item_facts,
@@ -29,7 +27,9 @@ from pipeline.careless_stage import (
     load_careless_params,
     run_careless,
 )
-from pipeline.cli import main
+from intervisie.stages.common import analysis_scores, careless_summary, flagged_responses, load_analysis_params
+from intervisie.stages.growth import effect_comparison
+from pipeline.careless import irv, longstring, mahalanobis
 from pipeline.errors import InputError
 from pipeline.instruments import load_library
 from pipeline.schemas import Careless

@@ -1,6 +1,6 @@
 """The ``intervisie`` command: its sub-commands, a run on the mini study, and how it reports errors.
 
-Most tests call :func:`pipeline.cli.main` in-process (fast); a few run the installed console
+Most tests call :func:`intervisie.cli.main` in-process (fast); a few run the installed console
 command, to show that it exists and that the exit codes reach the shell.  Errors a user can fix
 must end the command with exit code 2 and one paragraph on standard error, without a traceback;
 ``--debug`` shows the traceback.
@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.cli import cli, main
+from intervisie.cli import cli, main
 from pipeline.errors import InputError
 from pipeline.pseudonymise import KEY_VARIABLE, pseudonym
 
@@ -290,7 +290,7 @@ def test_internal_error_is_exit_1_with_a_pointer_to_debug(
     def boom(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr("pipeline.stages.run_ingest", boom)
+    monkeypatch.setattr("intervisie.stages.ingest.run_ingest", boom)
     code, _, err = run(ingest_args(mini, tmp_path / "out"), capsys)
     assert code == 1
     assert "internal error: ZeroDivisionError: a bug" in err

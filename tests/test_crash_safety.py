@@ -48,7 +48,7 @@ def write_with(target, writer):
     return original(target, half)
 
 atomic.write_with = write_with
-from pipeline.cli import main
+from intervisie.cli import main
 main(sys.argv[2:])
 """
 

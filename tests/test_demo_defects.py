@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.careless_stage import run_careless
+from intervisie.stages.careless import run_careless
+from intervisie.stages.ingest import run_ingest
+from intervisie.stages.score import run_score
 from pipeline.instruments import load_library
 from pipeline.items import item_columns
-from pipeline.score_stage import run_score
-from pipeline.stages import run_ingest
 from pipeline.study import load_study
 
 ROOT = Path(__file__).parents[1]

@@ -27,7 +27,7 @@ import pytest
 from great_expectations import expectations as gxe
 from numpy.testing import assert_allclose
 
-from pipeline.cli import main
+from intervisie.cli import main
 from pipeline.errors import InputError
 from pipeline.expectations import PANDERA, pandera_expectations, score_range, suite_expectations
 from pipeline.expectations_run import ExpectationsFailed, gate_failures, summary_table, validate_clean_tables
@@ -170,9 +170,9 @@ def test_only_pandera_rules_gate_the_pipeline() -> None:
 @pytest.fixture(scope="module")
 def demo_clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo study, ingested and scored (and screened, once careless.parquet is a clean table) as `dvc repro` does it."""
-    from pipeline.careless_stage import run_careless
-    from pipeline.score_stage import run_score
-    from pipeline.stages import run_ingest
+    from intervisie.stages.careless import run_careless
+    from intervisie.stages.ingest import run_ingest
+    from intervisie.stages.score import run_score
 
     out = tmp_path_factory.mktemp("demo_clean")
     quiet = lambda _m: None  # noqa: E731

@@ -20,8 +20,8 @@ import yaml
 
 from analyses.data import wave_scores
 from analyses.growth import growth_results
-from pipeline.score_stage import run_score
-from pipeline.stages import run_ingest
+from intervisie.stages.ingest import run_ingest
+from intervisie.stages.score import run_score
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "data_raw" / "demo"

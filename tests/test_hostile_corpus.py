@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from pipeline.cli import main
+from intervisie.cli import main
+from intervisie.stages.score import run_score
 from pipeline.instruments import check_file
 from pipeline.pseudonymise import pseudonym
-from pipeline.score_stage import run_score
 from tests.hostile import files, instrument_files, rows
 from tests.hostile.edits import Case, Fails, Settles
 from tests.test_ingest import EXPECTED_ACCOUNTING, EXPECTED_ISSUES, INSTRUMENTS, KEY, MINI, PARAMS

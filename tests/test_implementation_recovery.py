@@ -54,10 +54,10 @@ from analyses.implementation_factors import (
 )
 from analyses.mixed import fit_with_fallback
 from analyses.moderators import moderator_data, moderator_effects, moderator_formulas
+from intervisie.stages.ingest import run_ingest
+from intervisie.stages.score import run_score
 from pipeline.instruments import load_library
 from pipeline.pseudonymise import pseudonym
-from pipeline.score_stage import run_score
-from pipeline.stages import run_ingest
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "data_raw" / "demo"
@@ -217,7 +217,7 @@ def test_stage_writes_the_tables_deterministically_and_without_group_ids(
     demo: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """``run_implementation`` on the demo, twice: identical bytes (one outcome and the simplest random part, for speed)."""
-    from analyses.implementation_stage import run_implementation
+    from intervisie.stages.implementation import run_implementation
 
     params = _yaml(ROOT / "params.yaml")
     params["analyses"]["implementation"]["outcomes"] = ["cbi_work"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analyses.implementation_stage import run_implementation
+from intervisie.stages.implementation import run_implementation
 from pipeline.errors import InputError
 
 ROOT = Path(__file__).parents[1]

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from intervisie.stages.ingest import run_ingest
+from intervisie.stages.score import run_score
 from pipeline.errors import InputError
 from pipeline.pseudonymise import pseudonym
-from pipeline.score_stage import run_score
-from pipeline.stages import run_ingest
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 INSTRUMENTS = Path(__file__).parents[1] / "instruments"

@@ -27,7 +27,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from analyses.mixed import MixedModel, NoAcceptableFitError, NotFittedError, fit_with_fallback, likelihood_ratio_test
-from analyses.mixed_formula import parse_formula
+from analyses.mixed.formula import parse_formula
 from tests.r_reference import run_r
 
 RTOL = 1e-4

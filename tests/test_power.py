@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from analyses.power import change_components, design_effect_partial, n_per_arm, sample_size
-from analyses.power_stage import run_power
+from intervisie.stages.power import run_power
 from tests.hostile.project import built_project
 from tests.r_reference import run_r
 
@@ -118,7 +118,7 @@ def test_power_stage_on_the_demo(tmp_path: Path, tmp_path_factory: pytest.TempPa
     # Borenstein et al.'s worked example): same definition, so equal to rounding error
     from analyses.change import hedges_g
     from analyses.data import change_table
-    from analyses.stages import analysis_scores, load_analysis_params
+    from intervisie.stages.common import analysis_scores, load_analysis_params
 
     _p, scores = analysis_scores(clean, load_analysis_params(ROOT / "params.yaml"))
     for scale in ("brs", "cbi_work"):

@@ -18,6 +18,8 @@ import pytest
 from pydantic import ValidationError
 
 import pipeline.pseudonymise as ps
+from intervisie.stages.ingest import run_ingest
+from intervisie.stages.score import run_score
 from pipeline.errors import PrivacyError
 from pipeline.pseudonymise import (
     KEY_VARIABLE,
@@ -29,8 +31,6 @@ from pipeline.pseudonymise import (
     resolve_key,
 )
 from pipeline.readers import READERS, read_source
-from pipeline.score_stage import run_score
-from pipeline.stages import run_ingest
 from pipeline.study import StudyInfo, load_study
 
 ROOT = Path(__file__).resolve().parents[1]

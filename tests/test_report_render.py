@@ -170,7 +170,7 @@ def test_provenance_block_names_commit_hashes_params_versions_and_date(tmp_path:
     lock = tmp_path / "dvc.lock"
     lock.write_text(
         "schema: '2.0'\nstages:\n  s:\n    cmd: x\n    deps:\n    - path: data_raw/demo\n      md5: abc.dir\n"
-        "    - path: pipeline/cli.py\n      md5: 111\n"
+        "    - path: intervisie/cli.py\n      md5: 111\n"
         f"    outs:\n    - path: results/x.csv\n      md5: {md5}\n    - path: results/y.csv\n      md5: 0000\n",
         encoding="utf-8",
     )

@@ -27,9 +27,9 @@ from numpy.testing import assert_allclose
 
 from analyses.data import wave_scores
 from analyses.growth import growth_data, growth_results
-from analyses.sensitivity_stage import complete_cases
-from analyses.stages import write_table
-from pipeline.cli import cli
+from intervisie.cli import cli
+from intervisie.stages.common import write_table
+from intervisie.stages.sensitivity import complete_cases
 from pipeline.errors import InputError
 from tests.r_reference import run_r
 
@@ -199,7 +199,7 @@ def test_mar_interval_covers_the_simulated_effect(study: dict) -> None:
 
 
 def test_missing_inputs_are_named(study: dict, tmp_path: Path) -> None:
-    from analyses.sensitivity_stage import run_sensitivity
+    from intervisie.stages.sensitivity import run_sensitivity
 
     with pytest.raises(InputError, match=r"effects\.csv is missing"):
         run_sensitivity(study["clean"], ROOT / "instruments", tmp_path / "effects.csv", study["params"],

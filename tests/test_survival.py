@@ -303,9 +303,9 @@ def test_missing_column_is_named() -> None:
 
 @pytest.fixture(scope="module")
 def demo_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from analyses.survival_stage import run_survival
-    from pipeline.score_stage import run_score
-    from pipeline.stages import run_ingest
+    from intervisie.stages.ingest import run_ingest
+    from intervisie.stages.score import run_score
+    from intervisie.stages.survival import run_survival
 
     clean = tmp_path_factory.mktemp("clean")
     run_ingest(ROOT / "data_raw" / "demo" / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", clean,

@@ -15,7 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from analyses.power import change_components, sample_size
-from analyses.stages import Progress, analysis_scores, load_analysis_params, write_table
+from intervisie.stages.common import DESIGN_FILE, Progress, analysis_scores, load_analysis_params, write_table
 from pipeline.atomic import write_text
 
 
@@ -31,7 +31,7 @@ class PowerParams(BaseModel):
 
 def run_power(clean_dir: Path, params_path: Path, out_dir: Path, progress: Progress) -> None:
     """Sample sizes for the short-term wave and the last wave of every outcome."""
-    params = load_analysis_params(params_path)
+    params = load_analysis_params(params_path, clean_dir / DESIGN_FILE)
     options = PowerParams(**(getattr(params, "power", None) or {}))
     _participants, scores = analysis_scores(clean_dir, params)
     horizons = {"short": params.short_term, "long": params.waves[-1]}

@@ -83,6 +83,23 @@ def simulate(config: Path, instruments_dir: Path, out: Path, participants: int |
     click.echo(f"Synthetic study written to {out}.")
 
 
+@cli.command("design")
+@click.option("--study", "study_path", type=PathArg, required=True, help="The study description (study.yaml).")
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+@click.option("--params", "params_path", type=PathArg, default=Path("params.yaml"), show_default=True)
+@click.option("--out", "out_path", type=PathArg, default=Path("data_clean/design.json"), show_default=True)
+def design_command(study_path: Path, instruments_dir: Path, params_path: Path, out_path: Path) -> None:
+    """Check the study's design (study.yaml) with the instruments and params.yaml; write design.json."""
+    from intervisie.stages.design import run_design
+
+    design = run_design(study_path, instruments_dir, params_path, out_path)
+    arms = "intervisie vs comparison" if design.has_comparison else "intervisie only (no comparison cohort)"
+    click.echo(
+        f"Design of {design.study_id}: {len(design.waves)} waves ({', '.join(design.wave_ids)}), "
+        f"{len(design.programmes)} programme(s), {arms}, {len(design.outcomes())} outcome(s); written to {out_path}."
+    )
+
+
 @cli.command()
 @click.option("--study", "study_path", type=PathArg, required=True, help="The study description (study.yaml).")
 @click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
@@ -90,7 +107,7 @@ def simulate(config: Path, instruments_dir: Path, out: Path, participants: int |
 @click.option("--out", "out_dir", type=PathArg, default=Path("data_clean"), show_default=True)
 def ingest(study_path: Path, instruments_dir: Path, params_path: Path, out_dir: Path) -> None:
     """Read, validate and pseudonymise every raw file; write clean and quality tables."""
-    from pipeline.stages import run_ingest
+    from intervisie.stages.ingest import run_ingest
 
     click.echo(f"Ingesting {study_path} ...", err=True)
     records = run_ingest(study_path, instruments_dir, params_path, out_dir, _progress)
@@ -110,7 +127,7 @@ def ingest(study_path: Path, instruments_dir: Path, params_path: Path, out_dir: 
 )
 def score_command(clean_dir: Path, instruments_dir: Path, scores_path: Path, dictionary_path: Path) -> None:
     """Score every instrument of the clean item responses; write scale scores and the data dictionary."""
-    from pipeline.score_stage import run_score
+    from intervisie.stages.score import run_score
 
     n = run_score(clean_dir, instruments_dir, scores_path, dictionary_path, _progress)
     click.echo(f"{n} scale scores written to {scores_path}.")
@@ -123,7 +140,7 @@ def score_command(clean_dir: Path, instruments_dir: Path, scores_path: Path, dic
 @click.option("--out", "out_path", type=PathArg, default=Path("data_clean/careless.parquet"), show_default=True)
 def careless_command(clean_dir: Path, instruments_dir: Path, params_path: Path, out_path: Path) -> None:
     """Screen every response for careless responding (longstring, IRV, Mahalanobis, even-odd, speed)."""
-    from pipeline.careless_stage import run_careless
+    from intervisie.stages.careless import run_careless
 
     n = run_careless(clean_dir, instruments_dir, params_path, out_path, _progress)
     click.echo(f"{n} responses screened; indices and flags written to {out_path}.")
@@ -189,7 +206,7 @@ def _analysis_options(default_out: str, *, instruments: bool = True) -> Callable
 @_analysis_options("results/quality", instruments=False)
 def analyze_quality(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
     """Response flow per wave, missing-data patterns, completers vs dropouts at baseline."""
-    from analyses.stages import run_quality
+    from intervisie.stages.common import run_quality
 
     run_quality(clean_dir, params_path, out_dir, _progress)
     click.echo(f"Data quality and attrition tables written to {out_dir}.")
@@ -199,7 +216,7 @@ def analyze_quality(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
 @_analysis_options("results/reliability")
 def analyze_reliability(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
     """Cronbach's alpha (CI), McDonald's omega and item-rest correlations per scale, wave and programme."""
-    from analyses.short_term_stage import run_reliability
+    from intervisie.stages.short_term import run_reliability
 
     run_reliability(clean_dir, instruments_dir, params_path, out_dir, _progress)
     click.echo(f"Reliability table written to {out_dir}.")
@@ -218,7 +235,7 @@ def analyze_change(
     clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path, reliability_path: Path
 ) -> None:
     """Short-term effects: change with Hedges' g, between-arm g, reliable change shares, responsiveness (SRM)."""
-    from analyses.short_term_stage import run_change
+    from intervisie.stages.short_term import run_change
 
     run_change(clean_dir, instruments_dir, reliability_path, params_path, out_dir, _progress)
     click.echo(f"Short-term effects written to {out_dir}.")
@@ -249,7 +266,7 @@ def analyze_growth(
     compare_with: Path | None,
 ) -> None:
     """Long-term effects: piecewise growth models (lme4-grade mixed models), wave means, figures."""
-    from analyses.growth_stage import run_growth
+    from intervisie.stages.growth import run_growth
 
     run_growth(
         clean_dir,
@@ -277,7 +294,7 @@ def analyze_sensitivity(
     clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path, effects_path: Path
 ) -> None:
     """Multiplicity (Holm/BH), complete vs available case, and a tipping point for dropout not at random."""
-    from analyses.sensitivity_stage import run_sensitivity
+    from intervisie.stages.sensitivity import run_sensitivity
 
     run_sensitivity(clean_dir, instruments_dir, effects_path, params_path, out_dir, _progress)
     click.echo(f"Multiplicity and sensitivity analyses written to {out_dir}.")
@@ -287,7 +304,7 @@ def analyze_sensitivity(
 @_analysis_options("results/power", instruments=False)
 def analyze_power(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
     """What a programme needs: participants and groups per arm, from the study's own variance estimates."""
-    from analyses.power_stage import run_power
+    from intervisie.stages.power import run_power
 
     run_power(clean_dir, params_path, out_dir, _progress)
     click.echo(f"Sample sizes written to {out_dir}.")
@@ -297,7 +314,7 @@ def analyze_power(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
 @_analysis_options("results/implementation")
 def analyze_implementation(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
     """Implementation factors: aggregation checks, moderators of change, ranked promoting/hindering factors."""
-    from analyses.implementation_stage import run_implementation
+    from intervisie.stages.implementation import run_implementation
 
     run_implementation(clean_dir, instruments_dir, params_path, out_dir, _progress)
     click.echo(f"Implementation factors written to {out_dir}.")
@@ -307,7 +324,7 @@ def analyze_implementation(clean_dir: Path, params_path: Path, out_dir: Path, in
 @_analysis_options("results/survival", instruments=False)
 def analyze_survival(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
     """Leaving intervisie (Kaplan-Meier, Cox with group-clustered SEs, PH check) and time to burnout caseness."""
-    from analyses.survival_stage import run_survival
+    from intervisie.stages.survival import run_survival
 
     run_survival(clean_dir, params_path, out_dir, _progress)
     click.echo(f"Dropout and caseness analyses written to {out_dir}.")
@@ -317,9 +334,9 @@ def analyze_survival(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
 @_analysis_options("results")
 def analyze_all(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
     """Every analysis in order, into OUT/quality, OUT/reliability, OUT/change, OUT/growth (no DVC needed)."""
-    from analyses.growth_stage import run_growth
-    from analyses.short_term_stage import run_change, run_reliability
-    from analyses.stages import run_quality
+    from intervisie.stages.common import run_quality
+    from intervisie.stages.growth import run_growth
+    from intervisie.stages.short_term import run_change, run_reliability
 
     run_quality(clean_dir, params_path, out_dir / "quality", _progress)
     if (clean_dir / "item_responses.parquet").exists():
@@ -338,7 +355,7 @@ def analyze_all(clean_dir: Path, params_path: Path, out_dir: Path, instruments_d
     )
     run_growth(clean_dir, instruments_dir, params_path, out_dir / "growth", _progress)
     if (clean_dir / "sessions.parquet").exists():
-        from analyses.survival_stage import run_survival
+        from intervisie.stages.survival import run_survival
 
         run_survival(clean_dir, params_path, out_dir / "survival", _progress)
     else:
@@ -350,7 +367,7 @@ def analyze_all(clean_dir: Path, params_path: Path, out_dir: Path, instruments_d
 @click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
 def check_clean_command(clean_dir: Path) -> None:
     """Check tables in the canonical form (e.g. scored data you supply yourself) against their schemas."""
-    from pipeline.score_stage import check_clean
+    from intervisie.stages.score import check_clean
 
     checked, problems = check_clean(clean_dir)
     if not checked:
@@ -364,17 +381,21 @@ def check_clean_command(clean_dir: Path) -> None:
 
 @cli.command("report")
 @click.option("--results", "results_dir", type=PathArg, default=Path("results"), show_default=True)
+@click.option("--design", "design_path", type=PathArg, default=Path("data_clean/design.json"), show_default=True,
+              help="The study's design (written by `intervisie design`): names of waves, programmes, outcomes.")  # fmt: skip
 @click.option("--reports", "reports_dir", type=PathArg, default=Path("reports"), show_default=True,
               help="The Quarto sources (*.qmd, _quarto.yml).")  # fmt: skip
 @click.option("--params", "params_path", type=PathArg, default=Path("params.yaml"), show_default=True)
 @click.option("--lock", "lock_path", type=PathArg, default=Path("dvc.lock"), show_default=True,
               help="Where the data hashes of the provenance block come from.")  # fmt: skip
 @click.option("--out", "out_dir", type=PathArg, default=Path("reports/_site"), show_default=True)
-def report(results_dir: Path, reports_dir: Path, params_path: Path, lock_path: Path, out_dir: Path) -> None:
+def report(
+    results_dir: Path, design_path: Path, reports_dir: Path, params_path: Path, lock_path: Path, out_dir: Path
+) -> None:
     """Render the board report, methods appendix and round-table handout from finished results (no Quarto needed)."""
     from reporting.render import run_report
 
-    for path in run_report(results_dir, reports_dir, out_dir, params_path, lock_path, _progress):
+    for path in run_report(results_dir, reports_dir, out_dir, params_path, lock_path, _progress, design_path=design_path):
         click.echo(str(path))
 
 

@@ -9,7 +9,14 @@ import pandas as pd
 
 from analyses.figures import forest_figure, save_png, trajectory_figure
 from analyses.growth import growth_results
-from analyses.stages import Progress, analysis_scores, flagged_responses, load_analysis_params, write_table
+from intervisie.stages.common import (
+    DESIGN_FILE,
+    Progress,
+    analysis_scores,
+    flagged_responses,
+    load_analysis_params,
+    write_table,
+)
 from pipeline.atomic import write_text
 from pipeline.errors import InputError
 from pipeline.instruments import load_library
@@ -50,7 +57,7 @@ def run_growth(
     run); with ``compare_with`` (the full run's ``effects.csv``) ``comparison.csv`` sets the effect
     terms of both runs side by side (:func:`effect_comparison`).
     """
-    params = load_analysis_params(params_path)
+    params = load_analysis_params(params_path, clean_dir / DESIGN_FILE)
     exclude = flagged_responses(exclude_flagged) if exclude_flagged is not None else None
     _participants, scores = analysis_scores(clean_dir, params, exclude=exclude)
     library = load_library(instruments_dir)

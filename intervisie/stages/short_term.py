@@ -8,7 +8,14 @@ from pathlib import Path
 import pandas as pd
 
 from analyses.short_term import change_results, reliability_results
-from analyses.stages import Progress, analysis_scores, load_analysis_params, read_clean, write_table
+from intervisie.stages.common import (
+    DESIGN_FILE,
+    Progress,
+    analysis_scores,
+    load_analysis_params,
+    read_clean,
+    write_table,
+)
 from pipeline.atomic import write_text
 from pipeline.errors import InputError
 from pipeline.instruments import load_library
@@ -18,7 +25,7 @@ def run_reliability(
     clean_dir: Path, instruments_dir: Path, params_path: Path, out_dir: Path, progress: Progress
 ) -> None:
     """Reliability of every scale per wave and programme: alpha (CI), omega, item-rest correlations."""
-    params = load_analysis_params(params_path)
+    params = load_analysis_params(params_path, clean_dir / DESIGN_FILE)
     tables = read_clean(clean_dir, ("participants", "responses", "item_responses"))
     table = reliability_results(
         tables["item_responses"],
@@ -46,7 +53,7 @@ def run_change(
     progress: Progress,
 ) -> None:
     """Short-term effects: within-arm change, between-arm difference, reliable change, responsiveness."""
-    params = load_analysis_params(params_path)
+    params = load_analysis_params(params_path, clean_dir / DESIGN_FILE)
     _participants, scores = analysis_scores(clean_dir, params)
     library = load_library(instruments_dir)
     directions = {s.id: s.direction == "higher_better" for inst in library.values() for s in inst.scales}

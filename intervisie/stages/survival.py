@@ -22,10 +22,16 @@ from pydantic import BaseModel, ConfigDict
 from analyses.caseness import caseness_intervals, caseness_weibull, turnbull_curve
 from analyses.data import wave_scores
 from analyses.figures import save_png
-from analyses.stages import Progress, load_analysis_params, read_clean, write_table
 from analyses.survival import DropoutCox, Term, dropout_times, kaplan_meier
+from intervisie.stages.common import (
+    DESIGN_FILE,
+    Progress,
+    choice_section,
+    load_analysis_params,
+    read_clean,
+    write_table,
+)
 from pipeline.atomic import write_text
-from pipeline.config import load_yaml_model
 from pipeline.errors import InputError
 
 
@@ -33,31 +39,27 @@ class CasenessParams(BaseModel):
     """``analyses.survival.caseness``: the scale, its caseness line, and covariates besides the arm."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    scale: str = "cbi_work"
-    threshold: float = 50.0
-    covariates: list[str] = ["programme"]
+    #: null when no outcome of the study has a published ">=" cut-off (the analysis is then skipped)
+    scale: str | None
+    threshold: float | None
+    covariates: list[str]
 
 
 class SurvivalParams(BaseModel):
     """``analyses.survival`` in ``params.yaml``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    follow_up_months: float = 24.0
+    follow_up_months: float
     censor_date: dt.date | None = None
     min_n: int = 5
-    km_times: list[float] = [12.0, 24.0]
-    km_by: list[str] = ["programme", "format"]
-    baseline_scales: list[str] = ["cbi_work"]
-    group_scales: list[str] = ["coach_quality", "psysafety"]
-    factors: list[str] = ["format", "programme"]
+    km_times: list[float]
+    km_by: list[str]
+    baseline_scales: list[str]
+    group_scales: list[str]
+    factors: list[str]
     ph_alpha: float = 0.05
     ph_split_months: float = 12.0
-    caseness: CasenessParams = CasenessParams()
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-    survival: SurvivalParams
+    caseness: CasenessParams
 
 
 def _z(values: pd.Series) -> pd.Series:
@@ -155,8 +157,8 @@ DESIGN_COLUMNS = ("programme", "format")
 
 def run_survival(clean_dir: Path, params_path: Path, out_dir: Path, progress: Progress) -> None:
     """Dropout (Kaplan-Meier, Cox with clustered SEs, PH check) and time to burnout caseness."""
-    params = load_analysis_params(params_path)
-    spec = load_yaml_model(params_path, _Section, "parameters file", section="analyses").survival
+    params = load_analysis_params(params_path, clean_dir / DESIGN_FILE)
+    spec = choice_section(params, "survival", SurvivalParams, params_path)
     for key, names, allowed in (
         ("km_by", spec.km_by, DESIGN_COLUMNS),
         ("factors", spec.factors, DESIGN_COLUMNS),

@@ -20,7 +20,7 @@ MixedLM was rejected: in the project's measurements it was 2.5 to 300 times slow
 slope-model fixed effects differed from lme4's in the third decimal, it cannot give correlated
 random slopes within nested groups, and it reports only z tests (design notes, section 4).
 mixedlm's own Kenward-Roger df (a scaled Satterthwaite, up to 3% off pbkrtest) and emmeans df
-(the residual df, n - p) do not match R, hence the ports in :mod:`analyses.mixed_ddf`.
+(the residual df, n - p) do not match R, hence the ports in :mod:`analyses.mixed.ddf`.
 
 What R users get from lmerTest, pbkrtest and emmeans is ported on top of the engine and
 tested against R (``tests/test_mixed.py``):
@@ -55,7 +55,7 @@ from collections.abc import Sequence
 import pandas as pd
 from scipy import stats
 
-from analyses.mixed_model import DF_METHODS, MixedModel, NotFittedError
+from analyses.mixed.model import DF_METHODS, MixedModel, NotFittedError
 
 __all__ = [
     "DF_METHODS",

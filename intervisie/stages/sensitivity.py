@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from analyses.growth import growth_data
 from analyses.mixed import NoAcceptableFitError, fit_with_fallback
 from analyses.multiplicity import adjust_effects
-from analyses.stages import Progress, analysis_scores, load_analysis_params, write_table
 from analyses.tipping import TippingPoint, ancova_data
+from intervisie.stages.common import DESIGN_FILE, Progress, analysis_scores, load_analysis_params, write_table
 from pipeline.atomic import write_text
 from pipeline.config import load_yaml_model
 from pipeline.errors import InputError
@@ -168,7 +168,7 @@ def run_sensitivity(
     progress: Progress,
 ) -> None:
     """Multiplicity-adjusted effects, complete vs available case, delta-adjusted MI tipping points."""
-    params = load_analysis_params(params_path)
+    params = load_analysis_params(params_path, clean_dir / DESIGN_FILE)
     spec = load_yaml_model(params_path, _Section, "parameters file", section="analyses").sensitivity
     effects = read_effects(effects_path)
     _participants, scores = analysis_scores(clean_dir, params)

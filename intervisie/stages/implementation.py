@@ -38,7 +38,7 @@ from analyses.implementation_factors import (
     member_ratings,
 )
 from analyses.moderators import fit_moderators, moderator_data, rank_factors
-from analyses.stages import Progress, load_analysis_params, read_clean, write_table
+from intervisie.stages.common import DESIGN_FILE, Progress, load_analysis_params, read_clean, write_table
 from pipeline.atomic import write_text
 from pipeline.errors import InputError
 from pipeline.instruments import load_library
@@ -84,7 +84,7 @@ def run_implementation(
     clean_dir: Path, instruments_dir: Path, params_path: Path, out_dir: Path, progress: Progress
 ) -> None:
     """Aggregation checks, moderator models and the ranked summary of implementation factors."""
-    params = load_analysis_params(params_path)
+    params = load_analysis_params(params_path, clean_dir / DESIGN_FILE)
     spec = _spec(params_path, params.model_extra)
     library = load_library(instruments_dir)
     scales = {s.id: (inst, s) for inst in library.values() for s in inst.scales}

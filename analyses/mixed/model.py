@@ -1,8 +1,8 @@
 """One linear mixed model: :class:`MixedModel` (see :mod:`analyses.mixed` for the overview).
 
 The fit runs on the engine (``mixedlm``); fixed-effect inference is lmerTest's Satterthwaite or
-pbkrtest's Kenward-Roger (:mod:`analyses.mixed_ddf`), diagnostics are lme4's
-(:mod:`analyses.mixed_checks`) and marginal means follow R's emmeans reference grid.
+pbkrtest's Kenward-Roger (:mod:`analyses.mixed.ddf`), diagnostics are lme4's
+(:mod:`analyses.mixed.checks`) and marginal means follow R's emmeans reference grid.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
-from analyses.mixed_checks import convergence_messages, singular_components, variance_table
-from analyses.mixed_ddf import KenwardRoger, Satterthwaite, kenward_roger, satterthwaite
-from analyses.mixed_formula import ParsedFormula, parse_formula, r_coefficient_name
+from analyses.mixed.checks import convergence_messages, singular_components, variance_table
+from analyses.mixed.ddf import KenwardRoger, Satterthwaite, kenward_roger, satterthwaite
+from analyses.mixed.formula import ParsedFormula, parse_formula, r_coefficient_name
 
 __all__ = ["DF_METHODS", "MixedModel", "NotFittedError"]
 

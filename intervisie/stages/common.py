@@ -10,24 +10,36 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from analyses.attrition import baseline_differences, missing_patterns, response_flow
 from analyses.data import wave_scores
+from intervisie.choices import read_params, resolve_analyses
 from pipeline.atomic import write_text
-from pipeline.config import load_yaml_model
+from pipeline.design import Design, load_design
 from pipeline.errors import InputError
 
 Progress = Callable[[str], None]
+Choice = TypeVar("Choice", bound=BaseModel)
+
+#: the study's design beside the clean tables (written by the design stage, read by every analysis)
+DESIGN_FILE = "design.json"
 
 
 class AnalysisParams(BaseModel):
-    """The ``analyses`` section of ``params.yaml``: the design and the outcomes."""
+    """The study's design and the researcher's ``analyses`` choices, as every analysis stage reads them.
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    ``waves`` ... ``secondary`` come from the design (``data_clean/design.json``, from study.yaml);
+    the rest from the ``analyses`` section of ``params.yaml`` with every design-dependent default
+    filled in (:func:`intervisie.choices.resolve_analyses`). ``design`` is the whole design.
+    """
 
+    model_config = ConfigDict(extra="allow", frozen=True, arbitrary_types_allowed=True)
+
+    design: Design
     waves: list[str]
     baseline: str
     short_term: str
@@ -41,10 +53,25 @@ class AnalysisParams(BaseModel):
         """Return the primary, then the secondary outcome scales."""
         return [*self.primary, *self.secondary]
 
+    def section(self, name: str) -> dict:
+        """One resolved sub-section of the choices (``implementation``, ``survival``, ``power``, ...)."""
+        return dict((self.model_extra or {}).get(name) or {})
 
-def load_analysis_params(path: Path) -> AnalysisParams:
-    """Read the ``analyses`` section of ``params.yaml``."""
-    return load_yaml_model(path, AnalysisParams, "parameters file", section="analyses")
+
+def load_analysis_params(params_path: Path, design_path: Path) -> AnalysisParams:
+    """Read the design (``design.json``) and the ``analyses`` choices of ``params.yaml``, checked together."""
+    design = load_design(design_path)
+    resolved = resolve_analyses(read_params(params_path).get("analyses") or {}, design, params_path)
+    return AnalysisParams(design=design, **resolved)
+
+
+def choice_section(params: AnalysisParams, name: str, model: type[Choice], params_path: Path) -> Choice:
+    """Validate the resolved ``analyses.<name>`` choices as ``model``; every problem names its key."""
+    try:
+        return model.model_validate(params.section(name))
+    except ValidationError as exc:
+        lines = [f"  analyses.{name}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise InputError(f"The parameters file {params_path} is not valid:\n" + "\n".join(lines)) from None
 
 
 def read_clean(clean_dir: Path, names: tuple[str, ...] = ("participants", "responses", "scale_scores")) -> dict:
@@ -117,7 +144,7 @@ def careless_summary(careless: pd.DataFrame) -> pd.DataFrame:
 
 def run_quality(clean_dir: Path, params_path: Path, out_dir: Path, progress: Progress) -> None:
     """Data quality and attrition: response flow, missing patterns, completer vs dropout baselines."""
-    params = load_analysis_params(params_path)
+    params = load_analysis_params(params_path, clean_dir / DESIGN_FILE)
     participants, scores = analysis_scores(clean_dir, params)
     flow = response_flow(participants, scores, waves=params.waves)
     write_table(out_dir / "response_flow.csv", flow)

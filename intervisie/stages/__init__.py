@@ -1,0 +1,1 @@
+"""The DVC stages: thin functions that read their inputs, call the pure functions below and write atomically."""
