@@ -74,6 +74,23 @@ def choice_section(params: AnalysisParams, name: str, model: type[Choice], param
         raise InputError(f"The parameters file {params_path} is not valid:\n" + "\n".join(lines)) from None
 
 
+SKIPPED_COLUMNS = ["stage", "analysis", "outcome", "reason"]
+
+
+def write_skipped(out_dir: Path, stage: str, rows: list[dict[str, str]]) -> None:
+    """Write ``skipped.csv``: every analysis this design (or these data) could not support, with its reason.
+
+    Each row has ``analysis`` (what was left out), ``outcome`` (empty when it concerns no single
+    outcome) and ``reason`` (a plain sentence for the methods appendix). The file is always
+    written, with only its header when nothing was skipped, so DVC and the reports can rely on it.
+    """
+    table = pd.DataFrame(
+        [{"stage": stage, "analysis": r["analysis"], "outcome": r.get("outcome", ""), "reason": r["reason"]} for r in rows],
+        columns=SKIPPED_COLUMNS,
+    )
+    write_table(out_dir / "skipped.csv", table.drop_duplicates().reset_index(drop=True))
+
+
 def read_clean(clean_dir: Path, names: tuple[str, ...] = ("participants", "responses", "scale_scores")) -> dict:
     """Read canonical tables; a missing one is named with where to find the canonical form."""
     tables = {}
