@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo repro test lint bench clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,11 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/dvc repro
+	@$(BIN)/intervisie where
+
+# the study named under `vars:` in dvc.yaml (data_raw/demo unless you changed it)
+repro: $(STAMP)
 	$(BIN)/dvc repro
 	@$(BIN)/intervisie where
 

@@ -126,7 +126,11 @@ def resolve_analyses(section: dict[str, Any], design: Design, path: Path) -> dic
     _names(problems, "analyses.survival.group_scales", survival["group_scales"], sorted(set(design.ratings.values())), "a rating scale (design.ratings)")
     caseness = dict(survival.get("caseness") or {})
     if caseness.get("scale") is None:
-        with_cutoff = [s for s in outcomes if any(c[0] in (">=", ">") for c in design.scales[s].cutoffs)]
+        # caseness is the bad side of a published cut-off: high burnout, on a higher-is-worse scale
+        with_cutoff = [
+            s for s in outcomes
+            if not design.scales[s].higher_is_better and any(c[0] in (">=", ">") for c in design.scales[s].cutoffs)
+        ]
         caseness["scale"] = with_cutoff[0] if with_cutoff else None
     elif caseness["scale"] not in outcomes:
         problems.append(f"analyses.survival.caseness.scale: '{caseness['scale']}' is not an outcome of this study ({outcomes})")

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from pipeline.errors import PipelineError
-from pipeline.instruments import InstrumentError, check_directory
+from pipeline.instruments import InstrumentError
 
 PathArg = click.Path(path_type=Path)
 
@@ -42,10 +42,12 @@ def instruments() -> None:
 @instruments.command("check")
 @click.argument("directory", type=PathArg, default=Path("instruments"))
 def instruments_check(directory: Path) -> None:
-    """Check every instrument file in DIRECTORY and list every problem as file:line: problem."""
+    """Check every instrument file in DIRECTORY (and its hand-worked examples); list every problem as file:line."""
+    from pipeline.instrument_examples import check_library
+
     if not directory.is_dir():
         raise PipelineError(f"{directory} is not a directory of instrument files")
-    results = check_directory(directory)
+    results = check_library(directory)
     problems = [p for found in results.values() for p in found]
     for problem in problems:
         click.echo(str(problem))
@@ -426,9 +428,19 @@ def where(clean_dir: Path, results_dir: Path, site_dir: Path) -> None:
             tables = sorted(f.name for f in part.iterdir() if f.suffix in (".csv", ".json", ".png"))
             click.echo(f"Results, {part.name}: {part}/ ({', '.join(tables)})")
     documents = {"board.html": "Board report", "methods.html": "Methods appendix", "handout.html": "Round-table handout"}
+    rendered = [site_dir / name for name in documents if (site_dir / name).is_file()]
     for name, what in documents.items():
         if (site_dir / name).is_file():
             click.echo(f"{what}: {site_dir / name}")
+    inputs = [p for p in [*clean_dir.rglob("*"), *results_dir.rglob("*")] if p.is_file()]
+    if rendered and inputs and max(p.stat().st_mtime for p in inputs) > min(p.stat().st_mtime for p in rendered):
+        click.echo(
+            "Note: these documents are older than the data or results they describe: the last run did not "
+            "reach the report stage. Fix what stopped it and run `make repro` (or `dvc repro`) again.",
+            err=True,
+        )
+    elif not rendered:
+        click.echo(f"No rendered documents under {site_dir} yet: the report stage has not run.", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

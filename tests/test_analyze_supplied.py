@@ -19,6 +19,7 @@ from numpy.testing import assert_allclose
 from intervisie.stages.growth import run_growth
 from intervisie.stages.ingest import run_ingest
 from intervisie.stages.score import run_score
+from tests.demo_design import write_demo_design
 
 ROOT = Path(__file__).parents[1]
 INTERVISIE = Path(sys.executable).parent / "intervisie"
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 def test_analyze_all_on_supplied_scored_tables(tmp_path: Path) -> None:
     clean = tmp_path / "clean"
+    write_demo_design(clean)
     run_ingest(ROOT / "data_raw" / "demo" / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", clean,
                lambda _m: None)
     run_score(clean, ROOT / "instruments", clean / "scale_scores.parquet", clean / "dd.csv", lambda _m: None)
@@ -34,6 +36,7 @@ def test_analyze_all_on_supplied_scored_tables(tmp_path: Path) -> None:
 
     supplied = tmp_path / "supplied"
     supplied.mkdir()
+    write_demo_design(supplied)  # the design a team writes with `intervisie design --study` for its own data
     for name in ("participants", "responses", "scale_scores"):
         table = pd.read_parquet(clean / f"{name}.parquet")
         for column in table.columns:  # as a researcher's own export: text, not categories

@@ -36,6 +36,7 @@ from pipeline.schemas import Careless
 from pipeline.simulate.careless import plant_careless
 from pipeline.simulate.design import stream
 from pipeline.simulate.items import answer_codes, geometry, item_offsets
+from tests.demo_design import write_demo_design
 
 ROOT = Path(__file__).parents[1]
 LIBRARY = load_library(ROOT / "instruments")
@@ -353,7 +354,7 @@ def test_flagged_responses_are_left_out_of_the_analysis_scores(tmp_path: Path) -
         table.to_parquet(tmp_path / f"{name}.parquet")
     careless.to_parquet(tmp_path / "careless.parquet")
     assert flagged_responses(tmp_path / "careless.parquet") == [2]
-    params = load_analysis_params(ROOT / "params.yaml")
+    params = load_analysis_params(ROOT / "params.yaml", write_demo_design(tmp_path))
     _p, everything = analysis_scores(tmp_path, params)
     _p, screened = analysis_scores(tmp_path, params, exclude=[2])
     assert len(everything) == 4 and len(screened) == 3
