@@ -33,13 +33,13 @@ TERMS = ("short:armintervisie", "long:armintervisie")
 
 def one_study(seed: int) -> list[dict]:
     """Simulate, ingest, score and model one study; return the estimates of the main effects."""
-    from analyses.data import wave_scores
     from analyses.growth import growth_results
+    from intervisie.stages.common import DESIGN_FILE, analysis_scores, load_analysis_params
+    from intervisie.stages.design import run_design
     from intervisie.stages.ingest import run_ingest
     from intervisie.stages.score import run_score
     from pipeline.simulate import run as simulate
 
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["analyses"]
     with tempfile.TemporaryDirectory(prefix="intervisie-coverage-") as tmp:
         work = Path(tmp)
         config = yaml.safe_load((DEMO / "simulation.yaml").read_text(encoding="utf-8"))
@@ -48,6 +48,7 @@ def one_study(seed: int) -> list[dict]:
         (work / "config" / "simulation.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         shutil.copy(DEMO / "study.yaml", work / "config" / "study.yaml")
         simulate(work / "config" / "simulation.yaml", ROOT / "instruments", work / "raw", formats="csv")
+        run_design(work / "raw" / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", work / "clean" / DESIGN_FILE)
         run_ingest(
             work / "raw" / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", work / "clean", lambda _m: None
         )
@@ -58,18 +59,18 @@ def one_study(seed: int) -> list[dict]:
             work / "clean" / "dd.csv",
             lambda _m: None,
         )
-        scores = wave_scores(
-            *(pd.read_parquet(work / "clean" / f"{n}.parquet") for n in ("participants", "responses", "scale_scores"))
-        )
-        spec = params["growth"]
+        params = load_analysis_params(ROOT / "params.yaml", work / "clean" / DESIGN_FILE)
+        _participants, scores = analysis_scores(work / "clean", params)
+        spec = params.growth
         effects = growth_results(
             scores,
-            scales=params["primary"],
+            scales=params.primary,
             fixed=spec["fixed"],
             random=spec["random"],
             moderation=spec["moderation"],
-            waves={"t0": 0, "t1": 3, "t2": 12, "t3": 24},
-            baseline=params["baseline"],
+            waves=params.design.wave_months,
+            baseline=params.baseline,
+            knot=params.knot_months,
         )["effects"]
     rows = effects[effects["term"].isin(TERMS)]
     return [
