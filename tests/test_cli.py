@@ -172,6 +172,27 @@ def test_where_without_results(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert_user_error(*run(["where", "--clean", str(tmp_path / "nothing")], capsys), "No results", "dvc repro")
 
 
+def test_where_says_when_the_reports_are_older_than_the_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    clean, results, site = tmp_path / "clean", tmp_path / "results", tmp_path / "site"
+    (clean / "quality").mkdir(parents=True)
+    (clean / "quality" / "row_accounting.csv").write_text(
+        "source_file,rows_read,rows_clean,rows_quarantined,rows_excluded\nroster.csv,1,1,0,0\n", encoding="utf-8"
+    )
+    (results / "growth").mkdir(parents=True)
+    (results / "growth" / "effects.csv").write_text("outcome\n", encoding="utf-8")
+    site.mkdir()
+    (site / "board.html").write_text("<html></html>", encoding="utf-8")
+    args = ["where", "--clean", str(clean), "--results", str(results), "--site", str(site)]
+    os.utime(site / "board.html", (2_000_000_000, 2_000_000_000))  # rendered after the results
+    code, out, err = run(args, capsys)
+    assert code == 0 and "Board report" in out and "older" not in err
+    os.utime(results / "growth" / "effects.csv", (2_000_000_100, 2_000_000_100))  # a later run stopped before the report
+    code, out, err = run(args, capsys)
+    assert code == 0 and "older than the data or results" in err and "make repro" in err
+
+
 # --------------------------------------------------------------------------------------------
 # errors: one paragraph, exit code 2, no traceback
 
