@@ -26,9 +26,11 @@ def response_flow(participants: pd.DataFrame, scores: pd.DataFrame, *, waves: li
     Returns columns ``arm``, ``programme``, ``stage`` (``roster`` or a wave id), ``n`` and
     ``share_of_roster`` (respondents / roster of that arm and programme).
     """
+    participants = participants.astype({"participant": str})
     roster = participants.groupby(["arm", "programme"], observed=True).size().rename("n").reset_index()
     roster["stage"] = "roster"
-    answered = answered_waves(scores).merge(participants[["participant", "arm", "programme"]], on="participant")
+    answered = answered_waves(scores).astype({"participant": str})
+    answered = answered.merge(participants[["participant", "arm", "programme"]], on="participant")
     per_wave = answered.groupby(["arm", "programme", "wave"], observed=True).size().rename("n").reset_index()
     per_wave = per_wave.rename(columns={"wave": "stage"})
     flow = pd.concat([roster, per_wave[per_wave["stage"].isin(waves)]], ignore_index=True)
@@ -41,11 +43,20 @@ def response_flow(participants: pd.DataFrame, scores: pd.DataFrame, *, waves: li
 
 
 def missing_patterns(participants: pd.DataFrame, scores: pd.DataFrame, *, waves: list[str]) -> pd.DataFrame:
-    """Count each pattern of answered waves (``"1101"`` = answered all but the third), per arm."""
-    answered = answered_waves(scores)
-    grid = pd.crosstab(answered["participant"], answered["wave"]).reindex(columns=waves, fill_value=0)
-    grid = grid.reindex(participants["participant"], fill_value=0)
-    pattern = grid.gt(0).astype(int).astype(str).agg("".join, axis=1).rename("pattern")
+    """Count each pattern of answered waves, per arm: one digit per wave of ``waves``, in order.
+
+    With the design's four waves ``"1101"`` means answered all but the third; with two waves the
+    patterns are ``"11"``, ``"10"``, ``"01"`` and ``"00"``. Scores at a wave not in ``waves``
+    are ignored. Columns ``arm``, ``pattern``, ``n``, ``share`` (of the arm), ``waves_answered``.
+    """
+    participants = participants.astype({"participant": str})
+    answered = answered_waves(scores).astype({"participant": str, "wave": str})
+    grid = pd.DataFrame(0, index=pd.Index(participants["participant"], name="participant"), columns=list(waves))
+    for wave in waves:
+        grid[wave] = grid.index.isin(answered.loc[answered["wave"] == wave, "participant"]).astype(int)
+    pattern = grid.astype(str).agg("".join, axis=1).rename("pattern") if len(grid) else pd.Series(
+        [], dtype=str, name="pattern", index=grid.index
+    )
     table = pattern.to_frame().join(participants.set_index("participant")["arm"])
     counts = table.groupby(["arm", "pattern"], observed=True).size().rename("n").reset_index()
     counts["share"] = counts["n"] / counts.groupby("arm")["n"].transform("sum")
@@ -67,6 +78,13 @@ def hedges_g_independent(x: np.ndarray, y: np.ndarray) -> float:
     return float(correction * (np.mean(x) - np.mean(y)) / pooled)
 
 
+#: the columns of :func:`baseline_differences` (written with its header even without rows)
+BASELINE_COLUMNS = [
+    "scale", "arm", "n_completers", "n_dropouts", "mean_completers", "sd_completers", "mean_dropouts",
+    "sd_dropouts", "difference", "t_val", "df", "p_val", "hedges_g", "note",
+]  # fmt: skip
+
+
 def baseline_differences(
     scores: pd.DataFrame, *, scales: list[str], baseline: str, last: str, min_n: int = 2
 ) -> pd.DataFrame:
@@ -74,7 +92,8 @@ def baseline_differences(
 
     For each scale and arm: n, mean and SD of both groups, the mean difference
     (completers - dropouts), Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``; R:
-    ``t.test(x, y)``) and Hedges' g.  A group with fewer than ``min_n`` people gives NaN.
+    ``t.test(x, y)``) and Hedges' g.  A group with fewer than ``min_n`` people, or baseline
+    scores without variance in both groups, gives NaN and a ``note`` saying why.
     """
     answered_last = set(scores.loc[scores["wave"] == last, "participant"])
     rows = []
@@ -82,23 +101,14 @@ def baseline_differences(
         base = scores[(scores["scale"] == scale) & (scores["wave"] == baseline)]
         for arm, part in base.groupby("arm", observed=True):
             stayed = part["participant"].isin(answered_last).to_numpy()
-            x, y = part["score"].to_numpy()[stayed], part["score"].to_numpy()[~stayed]
-            row = {
-                "scale": scale,
-                "arm": arm,
-                "n_completers": len(x),
-                "n_dropouts": len(y),
-                "mean_completers": np.nan,
-                "sd_completers": np.nan,
-                "mean_dropouts": np.nan,
-                "sd_dropouts": np.nan,
-                "difference": np.nan,
-                "t_val": np.nan,
-                "df": np.nan,
-                "p_val": np.nan,
-                "hedges_g": np.nan,
-            }
-            if len(x) >= min_n and len(y) >= min_n:
+            x, y = part["score"].to_numpy(float)[stayed], part["score"].to_numpy(float)[~stayed]
+            row = {"scale": scale, "arm": arm, "n_completers": len(x), "n_dropouts": len(y), "note": None}
+            if len(x) < min_n or len(y) < min_n:
+                row["note"] = (f"not estimable: {len(x)} completer(s) and {len(y)} dropout(s); at least {min_n} "
+                               "of each are needed")
+            elif np.ptp(x) == 0 and np.ptp(y) == 0:
+                row["note"] = "not estimable: the baseline scores are tied within both groups (no variance)"
+            else:
                 test = stats.ttest_ind(x, y, equal_var=False)
                 row.update(
                     mean_completers=x.mean(),
@@ -112,4 +122,4 @@ def baseline_differences(
                     hedges_g=hedges_g_independent(x, y),
                 )
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).reindex(columns=BASELINE_COLUMNS)

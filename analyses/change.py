@@ -22,51 +22,40 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import pingouin as pg
-from scipy import optimize, stats
+from scipy import stats
 
 from analyses.checks import check_ci, check_columns, ci_label
+from analyses.noncentral import ncp_interval
 
 __all__ = ["hedges_g", "hedges_g_change", "standardised_response_mean"]
 
-#: Reliable-change categories, in reporting order.
+#: a spread below this fraction of the scores' magnitude is zero (floating-point noise of equal values)
+ZERO_SPREAD = 1e-10
 
 
-def _pairs(data: pd.DataFrame, pre: str, post: str, *, min_n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pre and post values of the rows with both, or ``ValueError`` if fewer than ``min_n``."""
+def _pairs(data: pd.DataFrame, pre: str, post: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pre and post values of the rows with both (``ValueError`` only for unusable columns)."""
     check_columns(data, [pre, post], numeric=[pre, post])
     if pre == post:
         raise ValueError(f"pre and post must be different columns, got {pre!r} twice")
     both = data[[pre, post]].dropna()
-    if len(both) < min_n:
-        raise ValueError(
-            f"{len(both)} row(s) with both {pre!r} and {post!r}; at least {min_n} are needed ({len(data)} rows in data)"
-        )
     return both[pre].to_numpy(dtype=float), both[post].to_numpy(dtype=float)
 
 
-def _ncp_interval(t: float, df: float, ci: float) -> tuple[float, float]:
-    """Confidence interval of the noncentrality parameter of a t statistic (Steiger & Fouladi 1997).
+def _sd(values: np.ndarray, magnitude: float) -> float:
+    """Sample SD, exactly 0 when the spread is floating-point noise (equal values computed differently).
 
-    Solves ``nct.cdf(t, df, lower) = 1 - (1 - ci) / 2`` and ``nct.cdf(t, df, upper) = (1 - ci) / 2``;
-    the cdf decreases in the noncentrality parameter, so each root is unique.
+    Four changes of 0.2 computed as ``post - pre`` can differ in the 16th digit, which gives an SD
+    of 1e-16 and a t statistic of 1e15; such an SD is zero: spread below :data:`ZERO_SPREAD` times
+    ``max(1, magnitude)`` (the largest absolute score) counts as none.
     """
-    if not np.isfinite(t):
-        return np.nan, np.nan
-    tail = (1 - ci) / 2
+    if len(values) < 2 or np.ptp(values) <= ZERO_SPREAD * max(1.0, magnitude):
+        return 0.0
+    return float(values.std(ddof=1))
 
-    def root(target: float) -> float:
-        def gap(ncp: float) -> float:
-            return float(stats.nct.cdf(t, df, ncp)) - target
 
-        width = 2.0 + abs(t)
-        low, high = t - width, t + width
-        while gap(low) < 0:
-            low -= width
-        while gap(high) > 0:
-            high += width
-        return float(optimize.brentq(gap, low, high, xtol=1e-14, rtol=1e-14, maxiter=500))
-
-    return root(1 - tail), root(tail)
+def _too_few(n: int, pre: str, post: str, needed: int = 2) -> str:
+    return f"not estimable: {n} participant(s) with both {pre!r} and {post!r}; at least {needed} are needed"
 
 
 def hedges_g_change(data: pd.DataFrame, *, pre: str, post: str, ci: float = 0.95) -> pd.DataFrame:
@@ -87,7 +76,7 @@ def hedges_g_change(data: pd.DataFrame, *, pre: str, post: str, ci: float = 0.95
         One row: ``n`` (participants with both scores), ``mean_pre``, ``mean_post``,
         ``mean_change``, ``sd_pre``, ``sd_post``, ``sd_change``, ``r_pre_post``, ``d_av``,
         ``g_av``, ``ci95_low`` and ``ci95_high`` (interval for the population
-        :math:`\\delta_{av}`, named after ``ci``).
+        :math:`\\delta_{av}`, named after ``ci``) and ``note`` (why a value is missing, else None).
 
     Notes
     -----
@@ -114,8 +103,12 @@ def hedges_g_change(data: pd.DataFrame, *, pre: str, post: str, ci: float = 0.95
 
     .. math:: \\left[\\lambda_L, \\lambda_U\\right] \\cdot \\frac{s_D}{\\sqrt n\\, s_{av}}.
 
-    It is an interval for :math:`\\delta_{av}`, not multiplied by :math:`J`. No interval when
-    all changes are equal (``sd_change`` = 0).
+    It is an interval for :math:`\\delta_{av}`, not multiplied by :math:`J`; the noncentral-t
+    inversion is :func:`analyses.noncentral.ncp_interval` (normal approximation above 10 000 df).
+
+    Degenerate data give NaN and a ``note`` instead of an error: fewer than 2 pairs, no variance
+    at either wave (no :math:`d_{av}`), 2 pairs (no :math:`J`, so no :math:`g_{av}`), all changes
+    equal (``sd_change`` 0: no interval). SDs below floating-point noise count as 0.
 
     R equivalent: by hand, ``d <- mean(post - pre) / sqrt((var(pre) + var(post)) / 2)``; the
     interval is ``MBESS::conf.limits.nct(t, n - 1)`` times ``sd(post - pre) / (sqrt(n) * s_av)``
@@ -146,40 +139,41 @@ def hedges_g_change(data: pd.DataFrame, *, pre: str, post: str, ci: float = 0.95
     [[1.1259, 1.0294, 0.4207, 1.804]]
     """
     check_ci(ci)
-    x_pre, x_post = _pairs(data, pre, post, min_n=2)
+    x_pre, x_post = _pairs(data, pre, post)
     n = len(x_pre)
+    label = ci_label(ci)
+    row = dict.fromkeys(["mean_pre", "mean_post", "mean_change", "sd_pre", "sd_post", "sd_change", "r_pre_post",
+                         "d_av", "g_av", f"{label}_low", f"{label}_high"], np.nan)
+    row = {"n": n, **row, "note": None}
+    if n < 2:
+        return pd.DataFrame([{**row, "note": _too_few(n, pre, post)}])
     change = x_post - x_pre
-    var_pre, var_post = x_pre.var(ddof=1), x_post.var(ddof=1)
-    sd_av = np.sqrt((var_pre + var_post) / 2)
-    sd_change = change.std(ddof=1)
+    magnitude = float(max(np.abs(x_pre).max(), np.abs(x_post).max()))
+    sd_pre, sd_post, sd_change = _sd(x_pre, magnitude), _sd(x_post, magnitude), _sd(change, magnitude)
+    sd_av = np.sqrt((sd_pre**2 + sd_post**2) / 2)
+    row.update(mean_pre=x_pre.mean(), mean_post=x_post.mean(), mean_change=change.mean(), sd_pre=sd_pre,
+               sd_post=sd_post, sd_change=sd_change)
+    if min(sd_pre, sd_post) > 0:
+        row["r_pre_post"] = float(np.corrcoef(x_pre, x_post)[0, 1])
     if sd_av == 0:
-        raise ValueError(f"{pre!r} and {post!r} have no variance; a standardised change is not defined")
-    d_av = change.mean() / sd_av
-    correction = 1 - 3 / (4 * (n - 1) - 1)
+        row["note"] = f"not estimable: {pre!r} and {post!r} have no variance (all scores equal)"
+        return pd.DataFrame([row])
+    notes = []
+    row["d_av"] = d_av = change.mean() / sd_av
+    if n >= 3:
+        row["g_av"] = (1 - 3 / (4 * (n - 1) - 1)) * d_av
+    else:
+        notes.append("g_av not estimable with 2 participants (the small-sample correction is 0)")
     if sd_change > 0:
         t = change.mean() / (sd_change / np.sqrt(n))
-        low, high = (ncp * sd_change / (np.sqrt(n) * sd_av) for ncp in _ncp_interval(t, n - 1, ci))
+        low, high, method = ncp_interval(t, n - 1, ci)
+        row[f"{label}_low"], row[f"{label}_high"] = (ncp * sd_change / (np.sqrt(n) * sd_av) for ncp in (low, high))
+        if method != "exact":
+            notes.append(f"interval: {method}")
     else:
-        low = high = np.nan
-    with np.errstate(invalid="ignore"):
-        r = np.corrcoef(x_pre, x_post)[0, 1] if min(var_pre, var_post) > 0 else np.nan
-    label = ci_label(ci)
-    return pd.DataFrame(
-        {
-            "n": [n],
-            "mean_pre": [x_pre.mean()],
-            "mean_post": [x_post.mean()],
-            "mean_change": [change.mean()],
-            "sd_pre": [np.sqrt(var_pre)],
-            "sd_post": [np.sqrt(var_post)],
-            "sd_change": [sd_change],
-            "r_pre_post": [r],
-            "d_av": [d_av],
-            "g_av": [correction * d_av],
-            f"{label}_low": [low],
-            f"{label}_high": [high],
-        }
-    )
+        notes.append("interval not estimable: all changes are equal (SD of change 0)")
+    row["note"] = "; ".join(notes) or None
+    return pd.DataFrame([row])
 
 
 # ----------------------------------------------------------------------------- between-arm g
@@ -214,7 +208,8 @@ def hedges_g(
     pandas.DataFrame
         One row: ``level_a``, ``level_b``, ``n_a``, ``n_b``, ``mean_a``, ``mean_b``,
         ``mean_diff``, ``d`` (Cohen's d, pooled SD), ``g`` (Hedges' g), ``ci95_low``,
-        ``ci95_high`` (interval around g, named after ``ci``).
+        ``ci95_high`` (interval around g, named after ``ci``), ``note``: NaN and the reason when
+        a group has fewer than 2 values or the values are tied within both groups.
 
     Notes
     -----
@@ -273,34 +268,26 @@ def hedges_g(
         level_a, level_b = levels
     x = used.loc[used[between] == level_a, dv].to_numpy(dtype=float)
     y = used.loc[used[between] == level_b, dv].to_numpy(dtype=float)
-    for level, values in ((level_a, x), (level_b, y)):
-        if len(values) < 2:
-            raise ValueError(
-                f"level {level!r} of {between!r} has {len(values)} value(s) of {dv!r}; at least 2 are needed"
-            )
     nx, ny = len(x), len(y)
-    if x.var(ddof=1) == 0 and y.var(ddof=1) == 0:
-        raise ValueError(f"{dv!r} has no variance within the groups; a standardised difference is not defined")
+    label = ci_label(ci)
+    row = {"level_a": level_a, "level_b": level_b, "n_a": nx, "n_b": ny, "mean_a": np.nan, "mean_b": np.nan,
+           "mean_diff": np.nan, "d": np.nan, "g": np.nan, f"{label}_low": np.nan, f"{label}_high": np.nan,
+           "note": None}
+    small = [f"{level!r} has {len(v)}" for level, v in ((level_a, x), (level_b, y)) if len(v) < 2]
+    if small:
+        row["note"] = f"not estimable: {' and '.join(small)} value(s) of {dv!r}; at least 2 per group are needed"
+        return pd.DataFrame([row])
+    row.update(mean_a=x.mean(), mean_b=y.mean(), mean_diff=x.mean() - y.mean())
+    magnitude = float(np.abs(np.concatenate([x, y])).max())
+    if _sd(x, magnitude) == 0 and _sd(y, magnitude) == 0:
+        row["note"] = f"not estimable: {dv!r} has no variance within the groups (all values tied)"
+        return pd.DataFrame([row])
     d = float(pg.compute_effsize(x, y, paired=False, eftype="cohen"))
     g = float(pg.compute_effsize(x, y, paired=False, eftype="hedges"))
     se = np.sqrt((nx + ny) / (nx * ny) + g**2 / (2 * (nx + ny)))
     crit = stats.t.ppf(1 - (1 - ci) / 2, nx + ny - 2)
-    label = ci_label(ci)
-    return pd.DataFrame(
-        {
-            "level_a": [level_a],
-            "level_b": [level_b],
-            "n_a": [nx],
-            "n_b": [ny],
-            "mean_a": [x.mean()],
-            "mean_b": [y.mean()],
-            "mean_diff": [x.mean() - y.mean()],
-            "d": [d],
-            "g": [g],
-            f"{label}_low": [g - crit * se],
-            f"{label}_high": [g + crit * se],
-        }
-    )
+    row.update(d=d, g=g, **{f"{label}_low": g - crit * se, f"{label}_high": g + crit * se})
+    return pd.DataFrame([row])
 
 
 def standardised_response_mean(data: pd.DataFrame, *, pre: str, post: str, ci: float = 0.95) -> pd.DataFrame:
@@ -319,7 +306,8 @@ def standardised_response_mean(data: pd.DataFrame, *, pre: str, post: str, ci: f
     -------
     pandas.DataFrame
         One row: ``n``, ``mean_change``, ``sd_change``, ``srm``, ``ci95_low``, ``ci95_high``
-        (named after ``ci``).
+        (named after ``ci``), ``note``: NaN and the reason with fewer than 2 pairs or all changes
+        equal (SD of change 0; below floating-point noise counts as 0).
 
     Notes
     -----
@@ -359,22 +347,21 @@ def standardised_response_mean(data: pd.DataFrame, *, pre: str, post: str, ci: f
     [[1.5, 0.5605, 2.4034]]
     """
     check_ci(ci)
-    x_pre, x_post = _pairs(data, pre, post, min_n=2)
+    x_pre, x_post = _pairs(data, pre, post)
     n = len(x_pre)
-    change = x_post - x_pre
-    sd_change = change.std(ddof=1)
-    if sd_change == 0:
-        raise ValueError(f"all changes from {pre!r} to {post!r} are equal; the SRM is not defined")
-    srm = change.mean() / sd_change
-    low, high = (ncp / np.sqrt(n) for ncp in _ncp_interval(srm * np.sqrt(n), n - 1, ci))
     label = ci_label(ci)
-    return pd.DataFrame(
-        {
-            "n": [n],
-            "mean_change": [change.mean()],
-            "sd_change": [sd_change],
-            "srm": [srm],
-            f"{label}_low": [low],
-            f"{label}_high": [high],
-        }
-    )
+    row = {"n": n, "mean_change": np.nan, "sd_change": np.nan, "srm": np.nan, f"{label}_low": np.nan,
+           f"{label}_high": np.nan, "note": None}
+    if n < 2:
+        return pd.DataFrame([{**row, "note": _too_few(n, pre, post)}])
+    change = x_post - x_pre
+    sd_change = _sd(change, float(max(np.abs(x_pre).max(), np.abs(x_post).max())))
+    row.update(mean_change=change.mean(), sd_change=sd_change)
+    if sd_change == 0:
+        row["note"] = f"not estimable: all changes from {pre!r} to {post!r} are equal (SD of change 0)"
+        return pd.DataFrame([row])
+    row["srm"] = srm = change.mean() / sd_change
+    low, high, method = ncp_interval(srm * np.sqrt(n), n - 1, ci)
+    row[f"{label}_low"], row[f"{label}_high"] = low / np.sqrt(n), high / np.sqrt(n)
+    row["note"] = None if method == "exact" else f"interval: {method}"
+    return pd.DataFrame([row])

@@ -47,10 +47,11 @@ def forest_figure(effects: pd.DataFrame, *, title: str, xlabel: str) -> Figure:
     fig = Figure(figsize=(6.0, 0.45 * len(rows) + 1.2), dpi=110)
     ax = fig.subplots()
     y = list(range(len(rows)))[::-1]
+    estimate = rows["estimate"].to_numpy(dtype=float)
     ax.errorbar(
-        rows["estimate"],
+        estimate,
         y,
-        xerr=[rows["estimate"] - rows["ci95_low"], rows["ci95_high"] - rows["estimate"]],
+        xerr=[estimate - rows["ci95_low"].to_numpy(dtype=float), rows["ci95_high"].to_numpy(dtype=float) - estimate],
         fmt="o",
         color="#1b6ca8",
         capsize=3,

@@ -1,20 +1,31 @@
-"""Long-term effects: piecewise growth models per outcome, intervisie vs comparison.
+"""Long-term effects: piecewise growth models per outcome, for whatever design the study has.
 
-Per outcome scale the model is
+With a comparison cohort the model of each outcome scale is
 
 .. math::
 
-    y_{tij} = \\beta_0 + \\text{programme} \\times (\\text{short} + \\text{long})
+    y_{tij} = \\beta_0 + [\\text{programme} \\times (\\text{short} + \\text{long})]
               + \\text{arm} \\times (\\text{short} + \\text{long}) + \\text{random effects} + e_{tij}
 
-with ``short`` the share of the first three months elapsed and ``long`` the years after them
-(:func:`analyses.data.piecewise_time`).  The coefficient of ``arm[intervisie]:short`` is the
-short-term effect (difference in change from baseline to three months) and that of
-``arm[intervisie]:long`` the difference in the yearly slope afterwards.  The random part is
-tried from the most to the least complex structure (``params.yaml``); the one used, and why
-the others were rejected, is written beside the estimates.  Programme moderation is tested
-with a likelihood-ratio test of ``programme:arm:(short + long)``.  Comparison participants
-belong to no intervisie group: each is its own group of one.
+with ``short`` the share of the time to the short-term wave elapsed and ``long`` the years
+after it (:func:`analyses.data.piecewise_time`).  The coefficient of ``short:armintervisie`` is
+the short-term effect (difference in change from baseline to the short-term wave) and that of
+``long:armintervisie`` the difference in the yearly slope afterwards.  Without a comparison
+cohort the model is ``y ~ [programme +] short [+ long]``: the coefficients of ``short`` and
+``long`` are the change *within intervisie* (no difference between arms can be estimated).
+``long`` is part of the model only when a wave follows the short-term wave, ``programme`` only
+with several programmes; the fixed part, the effect terms and the moderation terms come from
+the study's design (:meth:`pipeline.design.Design.growth_fixed`).
+
+The random part is tried from the most to the least complex structure (``params.yaml``); the
+one used, and why the others were rejected, is written beside the estimates.  Programme
+moderation is tested with a likelihood-ratio test of the design's moderation terms (none with
+one programme).  Comparison participants belong to no intervisie group: each is its own group
+of one.  An outcome the data cannot support (too few participants, one wave, one arm, no
+variation, no acceptable fit) is not a crash: it is listed in the ``skipped`` table with the
+reason, and its effect terms are rows with NaN and that reason as ``note``.
+
+Reference: Singer JD, Willett JB (2003). Applied Longitudinal Data Analysis, ch. 6. Oxford UP.
 """
 
 from __future__ import annotations
@@ -22,35 +33,102 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyses.mixed import MixedModel, fit_with_fallback, likelihood_ratio_test
+from analyses.data import piecewise_time
+from analyses.mixed import MixedModel, NoAcceptableFitError, fit_with_fallback, likelihood_ratio_test
+from analyses.mixed.formula import parse_formula
 
 ARM_LEVELS = ["comparison", "intervisie"]
+#: fewer participants with a score than this and an outcome's growth model is not fitted
+MIN_PARTICIPANTS = 10
+EFFECT_COLUMNS = ["outcome", "term", "estimate", "std_error", "df", "p_val", "ci95_low", "ci95_high", "n"]
+MEANS_COLUMNS = ["outcome", "wave", "months", "arm", "estimate", "std_error", "df", "ci95_low", "ci95_high"]
+MODERATION_COLUMNS = [
+    "outcome",
+    "terms",
+    "npar_restricted",
+    "npar_full",
+    "loglik_restricted",
+    "loglik_full",
+    "chisq",
+    "df",
+    "p_val",
+    "refitted_ml",
+]
+SKIPPED_COLUMNS = ["analysis", "outcome", "reason"]
 
 
-def growth_data(scores: pd.DataFrame, scale: str) -> pd.DataFrame:
-    """Return one scale's wave scores ready for the model (categorical arm and programme)."""
+def growth_data(scores: pd.DataFrame, scale: str, programmes: list[str] | None = None) -> pd.DataFrame:
+    """Return one scale's wave scores ready for the model (categorical arm and programme).
+
+    ``programmes`` orders the programme levels (the first is the reference); default: sorted.
+    """
     part = scores[scores["scale"] == scale].copy()
     solo = part["group"].isna()
     part["group"] = part["group"].astype(object)
     part.loc[solo, "group"] = "solo-" + part.loc[solo, "participant"].astype(str)
     part["arm"] = pd.Categorical(part["arm"].astype(str), categories=ARM_LEVELS)
-    part["programme"] = pd.Categorical(part["programme"].astype(str))
+    observed = sorted(set(part["programme"].astype(str)))
+    levels = [p for p in programmes if p in observed] + [p for p in observed if p not in programmes] if programmes else observed
+    part["programme"] = pd.Categorical(part["programme"].astype(str), categories=levels)
     part["participant"] = part["participant"].astype(str)
     return part.rename(columns={"score": "y"}).reset_index(drop=True)
 
 
-def _wave_means(model: MixedModel, waves: dict[str, float], knot: float) -> pd.DataFrame:
-    """Estimated means per arm at the waves (averaged over programmes with equal weights)."""
-    points = {w: (min(m, knot) / knot, max(m - knot, 0.0) / 12.0) for w, m in waves.items()}
-    shorts = sorted({p[0] for p in points.values()})
-    longs = sorted({p[1] for p in points.values()})
-    grid = model.emmeans(["arm", "short", "long"], at={"short": shorts, "long": longs})
+def wave_means(model: MixedModel, waves: dict[str, float], knot: float, *, arm: str = "all") -> pd.DataFrame:
+    """Estimated means at the waves (averaged over programmes with equal weights), per arm if the model has one.
+
+    The reference grid holds only the model's predictors: ``arm`` when it is in the fixed part
+    (else the means are the overall means per wave, labelled ``arm``), ``long`` only when it is.
+    R: ``emmeans(m, ~ arm + short + long, at = list(short = ..., long = ...))``.
+    """
+    predictors = model.parsed.fixed_variables
+    time = [t for t in ("short", "long") if t in predictors]
+    months = np.array(list(waves.values()), dtype=float)
+    short, long = piecewise_time(months, knot=knot)
+    points = pd.DataFrame({"wave": list(waves), "months": months, "short": short, "long": long})
+    at = {t: sorted(set(points[t])) for t in time}
+    specs = (["arm"] if "arm" in predictors else []) + time
+    grid = model.emmeans(specs, at=at)
     rows = []
-    for wave, (short, long) in points.items():
-        hit = grid[np.isclose(grid["short"], short) & np.isclose(grid["long"], long)]
-        rows.append(hit.assign(wave=wave, months=waves[wave]))
+    for point in points.itertuples():
+        hit = grid[np.logical_and.reduce([np.isclose(grid[t], getattr(point, t)) for t in time])]
+        rows.append(hit.assign(wave=point.wave, months=point.months))
     means = pd.concat(rows, ignore_index=True)
-    return means[["wave", "months", "arm", "estimate", "std_error", "df", "ci95_low", "ci95_high"]]
+    if "arm" not in predictors:
+        means["arm"] = arm
+    means["arm"] = means["arm"].astype(str)
+    return means[MEANS_COLUMNS[1:]]
+
+
+def not_estimable(data: pd.DataFrame, fixed: str, *, min_participants: int = MIN_PARTICIPANTS) -> str | None:
+    """Why ``data`` cannot support the growth model ``fixed``, or None when it can."""
+    n = data["participant"].nunique()
+    if n < min_participants:
+        return f"only {n} participant(s) with a score: the growth model needs at least {min_participants}"
+    if data["wave"].nunique() < 2:
+        return "scores at one wave only: change cannot be estimated"
+    if "arm" in parse_formula(f"{fixed} + (1 | participant)").fixed_variables and data["arm"].nunique() < 2:
+        return f"scores of one arm only ({data['arm'].iloc[0]}): the difference between arms cannot be estimated"
+    if not np.nanstd(data["y"].to_numpy(float)) > 0:
+        return "the scores do not vary: there is nothing to model"
+    return None
+
+
+def match_terms(names: pd.Series, terms: list[str]) -> pd.Series:
+    """Name each coefficient as the effect term with the same parts, in the design's order.
+
+    R (and the engine) order an interaction's parts as the formula introduces them:
+    ``y ~ arm * short`` names ``armintervisie:short`` what ``y ~ programme * short + arm * short``
+    names ``short:armintervisie``. They are the same coefficient; the effects table uses the
+    design's name (:meth:`pipeline.design.Design.effect_terms`) whatever the formula.
+    """
+    by_parts = {frozenset(t.split(":")): t for t in terms}
+    return names.map(lambda n: by_parts.get(frozenset(str(n).split(":")), n))
+
+
+def _missing_terms(scale: str, terms: list[str], reason: str, n: int, n_obs: int) -> pd.DataFrame:
+    """Effect-term rows of an outcome whose model could not be fitted: NaN with the reason."""
+    return pd.DataFrame([{"outcome": scale, "term": t, "n": n, "n_obs": n_obs, "note": reason} for t in terms])
 
 
 def growth_results(
@@ -59,72 +137,115 @@ def growth_results(
     scales: list[str],
     fixed: str,
     random: list[str],
-    moderation: str,
+    moderation: str | None,
     waves: dict[str, float],
     baseline: str,
     knot: float = 3.0,
+    effect_terms: list[str] | None = None,
+    programmes: list[str] | None = None,
+    min_participants: int = MIN_PARTICIPANTS,
 ) -> dict[str, pd.DataFrame]:
     """Fit the growth model of every scale: effects, wave means, fallback log, moderation tests, variances, fit.
 
     ``fixed`` is the fixed part with ``y`` as the response, ``random`` the random parts from the
-    most to the least complex, ``moderation`` the terms added for the programme test.
-    Standardised effects divide by the pooled SD of the baseline scores of the scale.
+    most to the least complex, ``moderation`` the terms added for the programme test (None: no
+    test, one programme). ``effect_terms`` are the terms every outcome must report (a NaN row
+    with a ``note`` when not estimable); ``programmes`` orders the programme levels.
+    Standardised effects divide by the SD of the baseline scores of the scale.
+    The ``skipped`` table lists each analysis left out, with its reason.
     """
-    effects, means, logs, moderation_tests, variances, fits = [], [], [], [], [], []
+    terms = list(effect_terms or [])
+    effects, means, logs, moderation_tests, variances, fits, skipped = [], [], [], [], [], [], []
+    arms = sorted(set(scores["arm"].dropna().astype(str)))
+    if moderation is None:
+        skipped.append({"analysis": "moderation", "outcome": "", "reason": "one programme: no moderation test"})
     for scale in scales:
-        data = growth_data(scores, scale)
-        if data["participant"].nunique() < 10:
+        data = growth_data(scores, scale, programmes)
+        n = int(data["participant"].nunique())
+        reason = not_estimable(data, fixed, min_participants=min_participants)
+        if reason is None:
+            try:
+                model, log = fit_with_fallback([f"{fixed} + {r}" for r in random], data, reml=True)
+            except NoAcceptableFitError as exc:
+                logs.append(exc.log.assign(outcome=scale))
+                reason = f"no acceptable fit: {exc}"
+        if reason is not None:
+            skipped.append({"analysis": "growth model", "outcome": scale, "reason": reason})
+            effects.append(_missing_terms(scale, terms, reason, n, len(data)))
             continue
-        formulas = [f"{fixed} + {r}" for r in random]
-        model, log = fit_with_fallback(formulas, data, reml=True)
         logs.append(log.assign(outcome=scale))
-        sd_base = float(data.loc[data["wave"] == baseline, "y"].std(ddof=1))
+        base = data.loc[data["wave"] == baseline, "y"]
+        sd_base = float(base.std(ddof=1)) if len(base) > 1 else float("nan")
+        rank = [m for m in model.messages_ if "rank deficient" in m]
         table = model.fixed_.assign(
+            term=match_terms(model.fixed_["term"], terms),
             outcome=scale,
             structure=model.formula,
             singular=model.singular_,
-            n=data["participant"].nunique(),
+            n=n,
             n_obs=len(data),
             sd_baseline=sd_base,
+            note="; ".join(rank),
         )
         for column in ("estimate", "ci95_low", "ci95_high"):
-            table[f"std_{column}"] = table[column] / sd_base
+            table[f"std_{column}"] = table[column] / sd_base if sd_base > 0 else np.nan
+        lost = [t for t in terms if t not in set(table["term"])]
+        if lost:
+            why = f"not estimable from these data ({'; '.join(rank) or 'coefficient dropped'})"
+            skipped.extend({"analysis": f"effect {t}", "outcome": scale, "reason": why} for t in lost)
+            table = pd.concat([table, _missing_terms(scale, lost, why, n, len(data))], ignore_index=True)
         effects.append(table)
         variances.append(model.random_.assign(outcome=scale, structure=model.formula))
-        fits.append(
-            pd.DataFrame(
-                {
-                    "outcome": [scale],
-                    "structure": [model.formula],
-                    "n_obs": [model.n_obs_],
-                    **{f"n_{name.replace(':', '_in_')}": [n] for name, n in sorted(model.n_groups_.items())},
-                    "loglik_reml": [model.loglik_],
-                    "aic": [model.aic_],
-                    "bic": [model.bic_],
-                    "converged": [model.converged_],
-                    "singular": [model.singular_],
-                }
-            )
-        )
-        means.append(_wave_means(model, waves, knot).assign(outcome=scale))
-        restricted = MixedModel(model.formula, reml=False).fit(data)
-        full_formula = model.formula.replace(fixed, f"{fixed} + {moderation}", 1)
-        full = MixedModel(full_formula, reml=False).fit(data)
-        moderation_tests.append(likelihood_ratio_test(restricted, full).assign(outcome=scale, terms=moderation))
+        fits.append(_fit_row(scale, model))
+        means.append(wave_means(model, waves, knot, arm=arms[0] if len(arms) == 1 else "all").assign(outcome=scale))
+        if moderation is not None:
+            try:
+                moderation_tests.append(_moderation_test(model, data, fixed, moderation).assign(outcome=scale))
+            except Exception as exc:  # a failed test is recorded with its reason, never a crash of the stage
+                skipped.append(
+                    {"analysis": "moderation", "outcome": scale, "reason": f"test failed: {type(exc).__name__}: {exc}"}
+                )
 
     def stack(parts: list[pd.DataFrame], first: list[str]) -> pd.DataFrame:
+        parts = [p for p in parts if len(p)]
         if not parts:
             return pd.DataFrame(columns=first)
         table = pd.concat(parts, ignore_index=True)
-        return table[first + [c for c in table.columns if c not in first]]
+        return table.reindex(columns=first + [c for c in table.columns if c not in first])
 
+    effects_table = stack(effects, [*EFFECT_COLUMNS, "n_obs", "structure"])
+    if "note" in effects_table:
+        effects_table["note"] = effects_table["note"].fillna("")
     return {
-        "effects": stack(
-            effects, ["outcome", "term", "estimate", "std_error", "df", "p_val", "ci95_low", "ci95_high", "n"]
-        ),
-        "wave_means": stack(means, ["outcome", "wave"]),
-        "structures": stack(logs, ["outcome"]),
-        "moderation": stack(moderation_tests, ["outcome", "terms"]),
+        "effects": effects_table,
+        "wave_means": stack(means, MEANS_COLUMNS),
+        "structures": stack(logs, ["outcome", "formula", "status", "reason"]),
+        "moderation": stack(moderation_tests, MODERATION_COLUMNS),
         "random_effects": stack(variances, ["outcome", "structure"]),
         "model_fit": stack(fits, ["outcome", "structure"]),
+        "skipped": pd.DataFrame(skipped, columns=SKIPPED_COLUMNS),
     }
+
+
+def _moderation_test(model: MixedModel, data: pd.DataFrame, fixed: str, moderation: str) -> pd.DataFrame:
+    """Likelihood-ratio test (ML) of adding ``moderation`` to the accepted model."""
+    restricted = MixedModel(model.formula, reml=False).fit(data)
+    full = MixedModel(model.formula.replace(fixed, f"{fixed} + {moderation}", 1), reml=False).fit(data)
+    return likelihood_ratio_test(restricted, full).assign(terms=moderation)
+
+
+def _fit_row(scale: str, model: MixedModel) -> pd.DataFrame:
+    """One row of fit statistics of an accepted model."""
+    return pd.DataFrame(
+        {
+            "outcome": [scale],
+            "structure": [model.formula],
+            "n_obs": [model.n_obs_],
+            **{f"n_{name.replace(':', '_in_')}": [n] for name, n in sorted(model.n_groups_.items())},
+            "loglik_reml": [model.loglik_],
+            "aic": [model.aic_],
+            "bic": [model.bic_],
+            "converged": [model.converged_],
+            "singular": [model.singular_],
+        }
+    )

@@ -177,29 +177,39 @@ def attendance_dose(
     return out
 
 
-def group_properties(groups: pd.DataFrame, sessions: pd.DataFrame, *, method_min_groups: int) -> pd.DataFrame:
+def group_properties(
+    groups: pd.DataFrame, sessions: pd.DataFrame | None, *, method_min_groups: int
+) -> pd.DataFrame:
     """Group size, online and modal method of each group.
 
     The modal method is the method of most of the group's sessions (ties: alphabetical first);
-    methods modal in fewer than ``method_min_groups`` groups become ``other``.
+    methods modal in fewer than ``method_min_groups`` groups become ``other``.  The methods are
+    whatever the session log names (nothing is assumed about them).  Without a session log
+    (``sessions`` None or without ``method``) every method is missing; without a ``format``
+    column every ``online`` is missing.
 
     Returns
     -------
     pandas.DataFrame
         ``group, programme, n_members, online, method``.
     """
-    _need(groups, "groups", ["group", "programme", "format", "n_members"])
-    _need(sessions, "sessions", ["group", "method"])
-    logged = sessions.dropna(subset=["method"]).astype({"group": str, "method": str})
-    counts = logged.groupby(["group", "method"]).size().rename("n").reset_index()
-    counts = counts.sort_values(["group", "n", "method"], ascending=[True, False, True], kind="stable")
-    modal = counts.drop_duplicates("group").set_index("group")["method"]
+    _need(groups, "groups", ["group", "programme", "n_members"])
     out = groups[["group", "programme", "n_members"]].astype({"group": str, "programme": str})
     out["n_members"] = out["n_members"].astype(float)
-    out["online"] = (groups["format"].astype(str) == "online").astype(float).to_numpy()
-    out["method"] = out["group"].map(modal)
-    rare = out["method"].map(out["method"].value_counts()) < method_min_groups
-    out.loc[rare & out["method"].notna(), "method"] = "other"
+    if "format" in groups.columns:
+        fmt = groups["format"].astype("string")
+        out["online"] = (fmt == "online").astype(float).where(fmt.notna()).to_numpy()
+    else:
+        out["online"] = np.nan
+    out["method"] = pd.Series(np.nan, index=out.index, dtype=object)
+    if sessions is not None and {"group", "method"} <= set(sessions.columns):
+        logged = sessions.dropna(subset=["method"]).astype({"group": str, "method": str})
+        counts = logged.groupby(["group", "method"]).size().rename("n").reset_index()
+        counts = counts.sort_values(["group", "n", "method"], ascending=[True, False, True], kind="stable")
+        modal = counts.drop_duplicates("group").set_index("group")["method"]
+        out["method"] = out["group"].map(modal)
+        rare = out["method"].map(out["method"].value_counts()) < method_min_groups
+        out.loc[rare & out["method"].notna(), "method"] = "other"
     return out.reset_index(drop=True)
 
 
@@ -210,7 +220,7 @@ def _slug(text: str) -> str:
 def factor_table(
     members: pd.DataFrame,
     ratings: Mapping[str, pd.DataFrame],
-    dose: pd.DataFrame,
+    dose: pd.DataFrame | None,
     properties: pd.DataFrame,
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """One row per intervisie participant with every implementation factor as a covariate.
@@ -221,10 +231,11 @@ def factor_table(
         :func:`intervisie_members`.
     ratings : mapping of str to pandas.DataFrame
         Factor name (``coach_quality``, ``structure``, ``safety``) -> :func:`member_ratings`.
-    dose : pandas.DataFrame
-        :func:`attendance_dose`.
+    dose : pandas.DataFrame or None
+        :func:`attendance_dose`; None without sessions and attendance (no dose factor).
     properties : pandas.DataFrame
-        :func:`group_properties`.
+        :func:`group_properties`.  ``online`` is a factor only when the groups meet in both
+        formats, ``method`` only when at least two methods are modal somewhere.
 
     Returns
     -------
@@ -234,7 +245,8 @@ def factor_table(
         ``dose_within``, ``dose_between``, ``group_size``, ``online``, ``method_<name>``.
         Every covariate is centred within programme (the within parts are by construction).
     factors : dict of str to list of str
-        Factor -> its covariate columns (the terms of the factor's own model).
+        Factor -> its covariate columns (the terms of the factor's own model).  Covariates
+        without variation are kept here; :func:`usable_factors` leaves them out.
     """
     table = members[KEY].copy()
     factors: dict[str, list[str]] = {}
@@ -248,17 +260,21 @@ def factor_table(
         square["sq"] = _programme_centred(square["structure_between"] ** 2, square["programme"])
         table["structure_between_sq"] = table["group"].map(square.set_index("group")["sq"])
         factors["structure"].append("structure_between_sq")
-    within, between = split_levels(members.merge(dose[["participant", "dose"]], on="participant"), value="dose", scale=False)
-    table["dose_within"] = table["participant"].map(within)
-    table["dose_between"] = table["group"].map(between)
-    factors["dose"] = ["dose_within", "dose_between"]
+    if dose is not None:
+        person = members.merge(dose[["participant", "dose"]], on="participant")
+        within, between = split_levels(person, value="dose", scale=False)
+        table["dose_within"] = table["participant"].map(within)
+        table["dose_between"] = table["group"].map(between)
+        factors["dose"] = ["dose_within", "dose_between"]
     one = properties.reset_index(drop=True)
     size = _standardise(_programme_centred(one["n_members"], one["programme"]))
     table["group_size"] = table["group"].map(pd.Series(size.to_numpy(), index=one["group"]))
-    table["online"] = table["group"].map(
-        pd.Series(_programme_centred(one["online"], one["programme"]).to_numpy(), index=one["group"])
-    )
-    factors["group_size"], factors["online"] = ["group_size"], ["online"]
+    factors["group_size"] = ["group_size"]
+    if one["online"].dropna().nunique() > 1:
+        table["online"] = table["group"].map(
+            pd.Series(_programme_centred(one["online"], one["programme"]).to_numpy(), index=one["group"])
+        )
+        factors["online"] = ["online"]
     methods = one["method"].dropna()
     if methods.nunique() > 1:
         reference = methods.value_counts().sort_index().sort_values(ascending=False, kind="stable").index[0]
@@ -273,6 +289,47 @@ def factor_table(
     return table, factors
 
 
+def usable_factors(
+    table: pd.DataFrame, factors: Mapping[str, Sequence[str]]
+) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """Leave out covariates that cannot enter a model: missing for everyone, or without variation.
+
+    A within part varies over members, a between part or group property over groups; a
+    covariate with a single value (e.g. every group the same size within its programme, or one
+    group per programme) has no effect to estimate.
+
+    Returns
+    -------
+    factors : dict of str to list of str
+        The factors with their usable covariates (factors with none left out).
+    dropped : list of (str, str)
+        ``(factor, reason)`` for every covariate left out.
+    """
+    kept: dict[str, list[str]] = {}
+    dropped: list[tuple[str, str]] = []
+    for name, columns in factors.items():
+        usable = []
+        for column in columns:
+            unit = "participant" if column.endswith("_within") else "group"
+            values = table.drop_duplicates(unit)[column].dropna()
+            if values.nunique() < 2 or float(values.std(ddof=1)) < 1e-12:
+                where = "members of a group" if unit == "participant" else "groups (within programme)"
+                dropped.append((name, f"{column}: no data or no variation between {where}, so no effect to estimate"))
+            else:
+                usable.append(column)
+        if usable:
+            kept[name] = usable
+    return kept, dropped
+
+
+#: the columns of :func:`aggregation_table` (``aggregation.csv``), in order
+AGGREGATION_COLUMNS = [
+    "construct", "n_groups", "mean_group_size", "icc1", "icc2", "rwg_j_median", "rwg_j_share_70", "justified",
+    "note", "programme", "n_obs", "group_size_min", "group_size_max", "ms_between", "ms_within", "F",
+    "df_between", "df_within", "p_val", "rwg_mean", "n_truncated", "k_needed", "icc1_ok", "icc2_ok", "rwg_ok",
+]
+
+
 def aggregation_table(
     ratings: Mapping[str, pd.DataFrame],
     *,
@@ -281,6 +338,7 @@ def aggregation_table(
     icc1_min: float,
     icc2_min: float,
     rwg_min: float,
+    min_groups: int = 2,
 ) -> pd.DataFrame:
     """Aggregation checks per rated construct (ICC(1), ICC(2), rwg(j); Bliese 2000), overall and per programme.
 
@@ -289,8 +347,11 @@ def aggregation_table(
     rwg(j) against a uniform null over ``n_options`` answers).  Averaging a member's ratings over
     sessions or waves lowers the item variances, so rwg(j) here describes agreement between the
     members' overall perceptions, not between single session ratings.  The per-programme rows
-    show where small groups (e.g. VBGA groups of at most 4) make the group means unreliable
-    (ICC(2) below ``icc2_min``); programmes with fewer than 2 rated groups are left out.
+    show where small groups (e.g. groups of at most 4) make the group means unreliable
+    (ICC(2) below ``icc2_min``); programmes with fewer than ``min_groups`` rated groups are left
+    out.  When all programmes together have fewer than ``min_groups`` rated groups (or no group
+    has two raters), the ``all`` row has NaN statistics, ``justified`` False and a ``note``
+    saying why the check is not estimable.
 
     Returns
     -------
@@ -303,8 +364,19 @@ def aggregation_table(
     rows = []
     for name, person in ratings.items():
         parts = [("all", person)] + [(str(p), part) for p, part in person.groupby("programme", sort=True)]
+        if person["programme"].nunique() < 2:
+            parts = parts[:1]
         for programme, part in parts:
-            if part["group"].nunique() < 2:
+            n_groups = int(part["group"].nunique())
+            reason = ""
+            if n_groups < max(min_groups, 2):
+                reason = f"not estimable: {n_groups} rated group(s), at least {max(min_groups, 2)} needed"
+            elif len(part) <= n_groups:
+                reason = "not estimable: no group has two members with a rating"
+            if reason:
+                if programme == "all":
+                    rows.append(pd.DataFrame([{"construct": name, "programme": programme, "n_groups": n_groups,
+                                               "n_obs": len(part), "justified": False, "note": reason}]))
                 continue
             check = aggregation_check(
                 part,
@@ -320,7 +392,6 @@ def aggregation_table(
             rows.append(
                 check.rename(columns=renamed).drop(columns=["rwg_n_groups"]).assign(construct=name, programme=programme)
             )
-    table = pd.concat(rows, ignore_index=True)
-    first = ["construct", "n_groups", "mean_group_size", "icc1", "icc2", "rwg_j_median", "rwg_j_share_70"]
-    first += ["justified", "note", "programme"]
-    return table[first + [c for c in table.columns if c not in first]]
+    if not rows:
+        return pd.DataFrame(columns=AGGREGATION_COLUMNS)
+    return pd.concat(rows, ignore_index=True).reindex(columns=AGGREGATION_COLUMNS)

@@ -11,7 +11,9 @@ arm terms: everyone had intervisie) is extended with the covariates :math:`x` of
               + \\lambda_x\\, x\\cdot\\text{long}\\big) + \\text{random effects} + e_{tig}
 
 (Raudenbush & Bryk 2002, ch. 5; Hox, Moerbeek & van de Schoot 2018, ch. 5 on cross-level
-interactions).  :math:`\\delta_x` is the moderation of the short-term change (baseline to three
+interactions).  The time terms come from the design (``Design.time_terms()``): with no wave
+after the short-term wave there is no ``long`` slope and no :math:`\\lambda_x`.
+:math:`\\delta_x` is the moderation of the short-term change (baseline to three
 months) per unit of :math:`x`; :math:`\\lambda_x` that of the yearly slope afterwards.  Because
 the covariates are centred within programme (:mod:`analyses.implementation_factors`), the
 programme terms keep each programme's average change.  Group-mean centring separates a member's
@@ -46,10 +48,18 @@ import numpy as np
 import pandas as pd
 
 from analyses.growth import growth_data
-from analyses.mixed import MixedModel, fit_with_fallback
+from analyses.mixed import MixedModel, NoAcceptableFitError, fit_with_fallback
 
 SLOPES = ("baseline", "short", "long")
+#: the time terms of the piecewise growth model with a long-term wave (``Design.time_terms()``)
+TIME_TERMS = ("short", "long")
 EFFECT_COLUMNS = ["outcome", "term", "estimate", "std_error", "df", "p_val", "ci95_low", "ci95_high", "n"]
+#: the columns of :func:`fit_moderators`' effects (``moderators.csv``), in order
+MODERATOR_COLUMNS = [
+    *EFFECT_COLUMNS, "model", "factor", "level", "slope", "covariate", "t_val", "note", "structure", "singular",
+    "n_obs", "sd_baseline", "std_estimate", "std_ci95_low", "std_ci95_high",
+]
+STRUCTURE_COLUMNS = ["outcome", "model", "formula", "status", "reason"]
 
 
 def covariate_level(covariate: str) -> tuple[str, str]:
@@ -67,50 +77,76 @@ def covariate_level(covariate: str) -> tuple[str, str]:
     return covariate, "between"
 
 
-def moderator_data(scores: pd.DataFrame, factors: pd.DataFrame, scale: str) -> pd.DataFrame:
+def moderator_data(
+    scores: pd.DataFrame, factors: pd.DataFrame, scale: str, programmes: list[str] | None = None
+) -> pd.DataFrame:
     """One outcome's wave scores of the intervisie participants with their factor covariates.
 
     ``scores`` is :func:`analyses.data.wave_scores`; ``factors`` the table of
-    :func:`analyses.implementation_factors.factor_table` (one row per participant).
+    :func:`analyses.implementation_factors.factor_table` (one row per participant);
+    ``programmes`` orders the programme levels (the design's order; the first is the reference).
     """
     part = scores[(scores["scale"] == scale) & (scores["arm"].astype(str) == "intervisie") & scores["group"].notna()]
-    data = growth_data(part, scale)
+    data = growth_data(part, scale, programmes)
     covariates = factors.drop(columns=["group", "programme"], errors="ignore").astype({"participant": str})
     return data.merge(covariates, on="participant", how="inner", validate="many_to_one")
 
 
-def moderator_formulas(fixed: str, covariates: Sequence[str], random: Sequence[str]) -> list[str]:
-    """lme4 formulas ``fixed + (x1 + x2 + ...) * (short + long) + random``, one per random part."""
+def moderator_formulas(
+    fixed: str, covariates: Sequence[str], random: Sequence[str], time_terms: Sequence[str] = TIME_TERMS
+) -> list[str]:
+    """lme4 formulas ``fixed + (x1 + x2 + ...) * (short + long) + random``, one per random part.
+
+    ``time_terms`` are the design's time variables (``Design.time_terms()``): ``short`` alone
+    when no wave follows the short-term wave.
+    """
     terms = " + ".join(covariates)
-    return [f"{fixed} + ({terms}) * (short + long) + {r}" for r in random]
+    time = " + ".join(time_terms)
+    return [f"{fixed} + ({terms}) * ({time}) + {r}" for r in random]
 
 
-def _term_of(fixed: pd.DataFrame, covariate: str, slope: str) -> pd.Series:
+def _term_of(fixed: pd.DataFrame, covariate: str, slope: str) -> pd.Series | None:
+    """The fixed-effect row of ``covariate`` (x ``slope``); None when the engine dropped it (rank deficient)."""
     want = {covariate} if slope == "baseline" else {covariate, slope}
     hit = fixed[[set(t.split(":")) == want for t in fixed["term"]]]
-    if len(hit) != 1:
-        raise ValueError(f"term for {covariate} x {slope} not found among {list(fixed['term'])}")
-    return hit.iloc[0]
+    if len(hit) > 1:
+        raise ValueError(f"term for {covariate} x {slope} found twice among {list(fixed['term'])}")
+    return hit.iloc[0] if len(hit) else None
 
 
 def moderator_effects(
-    model: MixedModel, data: pd.DataFrame, covariates: Sequence[str], *, outcome: str, label: str, baseline: str
+    model: MixedModel,
+    data: pd.DataFrame,
+    covariates: Sequence[str],
+    *,
+    outcome: str,
+    label: str,
+    baseline: str,
+    time_terms: Sequence[str] = TIME_TERMS,
 ) -> pd.DataFrame:
-    """Tidy rows of a fitted moderator model: each covariate at baseline and its short and long slopes.
+    """Tidy rows of a fitted moderator model: each covariate at baseline and its slopes (``time_terms``).
 
     Columns are those of ``results/growth/effects.csv`` (standardised by the SD of the outcome's
-    baseline scores) plus ``model``, ``covariate``, ``factor``, ``level`` and ``slope``.
+    baseline scores) plus ``model``, ``covariate``, ``factor``, ``level``, ``slope`` and ``note``.
+    A coefficient the engine dropped because the design matrix is rank deficient (e.g. more
+    group-level covariates than groups) is a row with NaN estimates and a ``note`` saying so.
     """
     used = data.dropna(subset=[*covariates, "y"])
     sd_base = float(used.loc[used["wave"] == baseline, "y"].std(ddof=1))
     rows = []
     for covariate in covariates:
         factor, level = covariate_level(covariate)
-        for slope in SLOPES:
-            row = _term_of(model.fixed_, covariate, slope).to_dict()
+        for slope in ("baseline", *time_terms):
+            hit = _term_of(model.fixed_, covariate, slope)
+            if hit is None:
+                term = covariate if slope == "baseline" else f"{slope}:{covariate}"
+                row = {"term": term, "note": "not estimable: collinear with other terms of the model (too few groups)"}
+            else:
+                row = {**hit.to_dict(), "note": ""}
             row.update(model=label, covariate=covariate, factor=factor, level=level, slope=slope)
             rows.append(row)
-    table = pd.DataFrame(rows).assign(
+    columns = list(dict.fromkeys([*model.fixed_.columns, "note", "model", "covariate", "factor", "level", "slope"]))
+    table = pd.DataFrame(rows).reindex(columns=columns).assign(
         outcome=outcome,
         structure=model.formula,
         singular=model.singular_,
@@ -131,6 +167,7 @@ def fit_moderators(
     random: Sequence[str],
     factors: Mapping[str, Sequence[str]],
     baseline: str,
+    time_terms: Sequence[str] = TIME_TERMS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit the joint model and one model per factor for one outcome.
 
@@ -140,36 +177,47 @@ def fit_moderators(
         :func:`moderator_data`.
     outcome : str
     fixed : str
-        The fixed part without the factors, e.g. ``"y ~ programme * (short + long)"``.
+        The fixed part without the factors, e.g. ``"y ~ programme + short + long"``.
     random : sequence of str
         Random parts, most complex first.
     factors : mapping of str to list of str
         Factor -> covariate columns (from :func:`analyses.implementation_factors.factor_table`).
     baseline : str
         The baseline wave (for the standardising SD).
+    time_terms : sequence of str
+        The design's time variables (``Design.time_terms()``; ``("short",)`` with two waves).
 
     Returns
     -------
     effects : pandas.DataFrame
-        :func:`moderator_effects` rows of every model (``model`` = ``joint`` or the factor).
+        :func:`moderator_effects` rows of every model that could be fitted (``model`` = ``joint``
+        or the factor); columns :data:`MODERATOR_COLUMNS`.
     structures : pandas.DataFrame
-        ``outcome, model, formula, status, reason``: the random parts tried per model.
+        ``outcome, model, formula, status, reason``: the random parts tried per model.  A model
+        none of whose random parts gave an acceptable fit has no ``accepted`` row and no effects.
     """
     effects, logs = [], []
     everything = [c for columns in factors.values() for c in columns]
     plan = [("joint", everything)] + [(name, list(columns)) for name, columns in factors.items()]
     start = 0
     for label, covariates in plan:
-        formulas = moderator_formulas(fixed, covariates, random[start:])
-        model, log = fit_with_fallback(formulas, data, reml=True)
+        formulas = moderator_formulas(fixed, covariates, random[start:], time_terms)
+        try:
+            model, log = fit_with_fallback(formulas, data, reml=True)
+        except NoAcceptableFitError as exc:
+            logs.append(exc.log.assign(outcome=outcome, model=label))
+            continue
         logs.append(log.assign(outcome=outcome, model=label))
         if label == "joint":
             start = start + formulas.index(model.formula)
-        effects.append(moderator_effects(model, data, covariates, outcome=outcome, label=label, baseline=baseline))
-    effects_table = pd.concat(effects, ignore_index=True)
-    first = [*EFFECT_COLUMNS, "model", "factor", "level", "slope", "covariate"]
-    effects_table = effects_table[first + [c for c in effects_table.columns if c not in first]]
-    structures = pd.concat(logs, ignore_index=True)[["outcome", "model", "formula", "status", "reason"]]
+        effects.append(
+            moderator_effects(
+                model, data, covariates, outcome=outcome, label=label, baseline=baseline, time_terms=time_terms
+            )
+        )
+    effects_table = pd.concat(effects, ignore_index=True) if effects else pd.DataFrame(columns=MODERATOR_COLUMNS)
+    effects_table = effects_table.reindex(columns=MODERATOR_COLUMNS)
+    structures = pd.concat(logs, ignore_index=True)[STRUCTURE_COLUMNS]
     return effects_table, structures
 
 

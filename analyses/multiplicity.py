@@ -6,10 +6,12 @@ at :math:`\alpha` with Holm's step-down procedure; the secondary outcomes are ex
 their false discovery rate is held at :math:`\alpha` with the Benjamini-Hochberg step-up
 procedure.
 
-Families.  Each effect term is its own family: the short-term effect (difference in change
-from baseline to three months) and the long-term effect (difference in the yearly slope
-afterwards) answer two different research questions, each of which the report states on its
-own ("does intervisie help in the first months?", "does it keep helping?").  Within a term,
+Families.  Each effect term of the study's design is its own family: the short-term effect
+(difference in change from baseline to the short-term wave, or the change within intervisie
+when the study has no comparison cohort) and, when a wave follows the short-term wave, the
+long-term effect (the yearly slope afterwards) answer two different research questions, each
+of which the report states on its own ("does intervisie help in the first months?", "does it
+keep helping?").  Within a term,
 the primary outcomes form one family and the secondary outcomes another.  Pooling the two
 terms in one family would make each question's answer depend on how many other questions the
 study happens to ask.
@@ -115,7 +117,8 @@ def adjust_effects(
     DataFrame
         One row per outcome x term: ``outcome, family, term, estimate, ci_low, ci_high, p_val,
         p_adj, method, reject`` (``method`` as R's ``p.adjust`` names it; ``reject`` is
-        ``p_adj < alpha``).  Outcomes without a fitted model are left out.
+        ``p_adj < alpha``).  Outcomes without a fitted model, or whose term was not estimable
+        (NaN p-value), are left out: the family is the tests actually made.
 
     Raises
     ------
@@ -135,6 +138,7 @@ def adjust_effects(
     for term in terms:
         for family, outcomes in (("primary", primary), ("secondary", secondary)):
             part = effects[(effects["term"] == term) & effects["outcome"].isin(outcomes)]
+            part = part[part["p_val"].notna()]  # not estimable: not a test of the family
             part = part.set_index("outcome").reindex([o for o in outcomes if o in set(part["outcome"])])
             if part.empty:
                 continue

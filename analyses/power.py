@@ -11,7 +11,9 @@ quantities into the number of participants per arm a future study needs:
 * :func:`design_effect_partial` -- the variance inflation of a partially nested design (only the
   intervisie arm meets in groups);
 * :func:`sample_size` -- participants per arm for a two-sided test of the difference in change,
-  then inflated for clustering and attrition.
+  then inflated for clustering and attrition;
+* :func:`within_components`, :func:`n_paired`, :func:`sample_size_within` -- the same for the
+  within-person change of a single-arm design (no comparison cohort).
 
 Style as in :mod:`analyses.change`: long data plus column names, keyword-only options, tidy
 DataFrames, nothing rounded except the final counts (people come in whole numbers, rounded up).
@@ -20,11 +22,11 @@ DataFrames, nothing rounded except the final counts (people come in whole number
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.power import TTestIndPower
+from statsmodels.stats.power import TTestIndPower, TTestPower
 
 from analyses.aggregation import icc_aggregation
 from analyses.data import change_table
@@ -95,9 +97,24 @@ def n_per_arm(effect_size: float, *, alpha: float = 0.05, power: float = 0.80) -
     return float(np.asarray(solved).item())
 
 
+def _icc_of_change(change: pd.DataFrame) -> tuple[float, float, str | None]:
+    """ICC(1) of change within groups and the adjusted mean group size, or NaN and why not."""
+    grouped = change[change["group"].notna()]
+    sizes = grouped.groupby("group").size()
+    size = float(sizes.mean()) if len(sizes) else math.nan
+    try:
+        icc = icc_aggregation(grouped, dv="change", group="group").iloc[0]
+    except (ValueError, ZeroDivisionError) as exc:  # too few groups, or no variance of change at all
+        reason = str(exc) or "no variance of change"
+        return math.nan, size, f"ICC of change not estimable ({reason})"
+    if not np.isfinite(icc["icc1"]):
+        return math.nan, size, "ICC of change not estimable (no variance of change)"
+    return float(icc["icc1"]), float(icc["mean_group_size"]), None
+
+
 def change_components(
     scores: pd.DataFrame, *, scale: str, baseline: str, follow_up: str, treated: str = "intervisie"
-) -> dict[str, float]:
+) -> dict[str, float | str | None]:
     """The study's own variance estimates for one outcome's change from ``baseline`` to ``follow_up``.
 
     Parameters
@@ -116,8 +133,9 @@ def change_components(
         SD of change), ``diff_change`` (mean change, treated minus comparison), ``d_observed``
         (``diff_change / sd_change``), ``icc_change`` (ICC(1) of change within treated groups,
         one-way ANOVA, :func:`analyses.aggregation.icc_aggregation`), ``cluster_size`` (its
-        adjusted mean group size :math:`k_0`) and ``retention_treated`` / ``retention_comparison``
-        (share of the people with a baseline score who also have the follow-up score).
+        adjusted mean group size :math:`k_0`), ``retention_treated`` / ``retention_comparison``
+        (share of the people with a baseline score who also have the follow-up score) and
+        ``note`` (why the ICC is NaN: fewer than 2 groups, groups of one, no variance; else None).
     """
     change = change_table(scores, scale=scale, pre=baseline, post=follow_up)
     change["change"] = change["post"] - change["pre"]
@@ -126,7 +144,7 @@ def change_components(
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"{scale} {baseline}->{follow_up}: fewer than 2 people with both waves in an arm")
     pooled = math.sqrt(((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2))
-    icc = icc_aggregation(change[arm], dv="change", group="group").iloc[0]
+    icc, size, note = _icc_of_change(change[arm])
     part = scores[scores["scale"] == scale]
     at_base = part.loc[part["wave"] == baseline, ["participant", "arm"]].drop_duplicates("participant")
     followed = set(part.loc[part["wave"] == follow_up, "participant"])
@@ -139,15 +157,16 @@ def change_components(
         "sd_change": pooled,
         "diff_change": diff,
         "d_observed": diff / pooled if pooled > 0 else math.nan,
-        "icc_change": float(icc["icc1"]),
-        "cluster_size": float(icc["mean_group_size"]),
+        "icc_change": icc,
+        "cluster_size": size,
         "retention_treated": float(kept[base_arm].mean()),
         "retention_comparison": float(kept[~base_arm].mean()),
+        "note": note,
     }
 
 
 def sample_size(
-    components: dict[str, float],
+    components: dict[str, float | str | None],
     *,
     effect_sizes: Sequence[float],
     alpha: float = 0.05,
@@ -170,31 +189,150 @@ def sample_size(
         One row per effect size: ``basis`` (``observed`` or ``d=<value>``), ``effect_d``,
         ``effect_raw`` (in score units: :math:`d \\times SD_{change}`, signed as observed),
         ``design_effect``, ``retention``, ``n_unclustered`` (per arm, not rounded), ``n_analysed``
-        and ``n_enrol`` (per arm, rounded up), ``groups_needed``, ``alpha``, ``power``.
+        and ``n_enrol`` (per arm, rounded up), ``groups_needed``, ``alpha``, ``power`` and ``note``
+        (why a count is NaN: no observed effect, an ICC that could not be estimated, no retention).
     """
-    deff = design_effect_partial(components["icc_change"], components["cluster_size"])
-    retention = min(components["retention_treated"], components["retention_comparison"])
-    sign = 1.0 if not np.isfinite(components["d_observed"]) or components["d_observed"] >= 0 else -1.0
+    icc, size = float(components["icc_change"]), float(components["cluster_size"])
+    deff = design_effect_partial(icc, size) if np.isfinite(icc) and np.isfinite(size) else math.nan
+    retention = min(float(components["retention_treated"]), float(components["retention_comparison"]))
+    return _size_rows(components, n_per_arm, deff, retention, effect_sizes=effect_sizes, alpha=alpha, power=power)
+
+
+def _size_rows(
+    components: dict[str, float | str | None],
+    n_for: Callable[..., float],
+    deff: float,
+    retention: float,
+    *,
+    effect_sizes: Sequence[float],
+    alpha: float,
+    power: float,
+) -> pd.DataFrame:
+    """One row per effect size: unclustered n, inflated by ``deff``, divided by ``retention``, in groups."""
+    d_observed = float(components["d_observed"])
+    size = float(components["cluster_size"])
+    sign = 1.0 if not np.isfinite(d_observed) or d_observed >= 0 else -1.0
     rows = []
-    bases = [("observed", abs(components["d_observed"]))] + [(f"d={d:g}", float(d)) for d in effect_sizes]
+    bases = [("observed", abs(d_observed))] + [(f"d={d:g}", float(d)) for d in effect_sizes]
     for basis, d in bases:
-        n0 = n_per_arm(d, alpha=alpha, power=power)
+        n0 = n_for(d, alpha=alpha, power=power)
         n = n0 * deff
         enrol = n / retention if retention > 0 else math.inf
-        finite = np.isfinite(enrol)
+        finite = bool(np.isfinite(enrol))
+        notes = []
+        if basis == "observed" and not (np.isfinite(d) and d > 0):
+            notes.append("observed effect not estimable or zero: no sample size")
+        elif not np.isfinite(deff):
+            notes.append(f"{components.get('note') or 'ICC of change not estimable'}: only n_unclustered is given")
+        elif not retention > 0:
+            notes.append("nobody answered the follow-up wave: retention 0")
         rows.append(
             {
                 "basis": basis,
                 "effect_d": d,
-                "effect_raw": sign * d * components["sd_change"],
+                "effect_raw": sign * d * float(components["sd_change"]),
                 "design_effect": deff,
                 "retention": retention,
                 "n_unclustered": n0,
                 "n_analysed": math.ceil(n) if np.isfinite(n) else math.nan,
                 "n_enrol": math.ceil(enrol) if finite else math.nan,
-                "groups_needed": math.ceil(math.ceil(n) / components["cluster_size"]) if finite else math.nan,
+                "groups_needed": math.ceil(math.ceil(n) / size) if finite and np.isfinite(size) else math.nan,
                 "alpha": alpha,
                 "power": power,
+                "note": "; ".join(notes) or None,
             }
         )
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- one arm: within-person change
+
+
+def n_paired(effect_size: float, *, alpha: float = 0.05, power: float = 0.80) -> float:
+    """Participants (not rounded) for a two-sided paired t test of a standardised mean change :math:`d_z`.
+
+    :math:`d_z = \\bar\\Delta / \\sigma_\\Delta` (mean change over the SD of change). Solves the
+    noncentral-t power equation of the one-sample t test of the changes: power =
+    :math:`P(|T| > t_{1-\\alpha/2, n-1})` with :math:`T \\sim t'(n-1, d_z\\sqrt n)` (Cohen 1988, ch. 2;
+    :class:`statsmodels.stats.power.TTestPower`). It is slightly above the normal approximation
+    :math:`n = ((z_{1-\\alpha/2} + z_{1-\\beta}) / d_z)^2` (Julious 2004), by about
+    :math:`z_{1-\\alpha/2}^2 / 2` (2 people at the 5% level). R equivalent:
+    ``power.t.test(delta = d, sd = 1, sig.level = alpha, power = power, type = "paired")$n``.
+
+    References
+    ----------
+    Cohen, J. (1988). Statistical power analysis for the behavioral sciences (2nd ed.). Erlbaum.
+
+    Julious, S. A. (2004). Sample sizes for clinical trials with Normal data. Statistics in
+    Medicine, 23(12), 1921-1986.
+    """
+    if not effect_size or not np.isfinite(effect_size):
+        return math.inf
+    solved = TTestPower().solve_power(effect_size=abs(effect_size), alpha=alpha, power=power)
+    return float(np.asarray(solved).item())
+
+
+def within_components(
+    scores: pd.DataFrame, *, scale: str, baseline: str, follow_up: str, arm: str = "intervisie"
+) -> dict[str, float | str | None]:
+    """The study's own variance estimates for the within-person change of one arm (a single-arm design).
+
+    Returns ``n_treated`` (people of ``arm`` with both waves), ``mean_change``, ``sd_change``,
+    ``d_observed`` (:math:`d_z` = mean / SD of change), ``icc_change`` and ``cluster_size`` (as in
+    :func:`change_components`), ``retention_treated`` and ``note``. ``ValueError`` with fewer than
+    2 people with both waves.
+    """
+    change = change_table(scores, scale=scale, pre=baseline, post=follow_up)
+    change = change[change["arm"] == arm].assign(change=lambda f: f["post"] - f["pre"])
+    if len(change) < 2:
+        raise ValueError(f"{scale} {baseline}->{follow_up}: {len(change)} {arm} participant(s) with both waves")
+    sd = float(change["change"].std(ddof=1))
+    icc, size, note = _icc_of_change(change)
+    part = scores[(scores["scale"] == scale) & (scores["arm"] == arm)]
+    at_base = part.loc[part["wave"] == baseline, "participant"].drop_duplicates()
+    kept = at_base.isin(set(part.loc[part["wave"] == follow_up, "participant"]))
+    mean = float(change["change"].mean())
+    return {
+        "n_treated": float(len(change)),
+        "mean_change": mean,
+        "sd_change": sd,
+        "d_observed": mean / sd if sd > 0 else math.nan,
+        "icc_change": icc,
+        "cluster_size": size,
+        "retention_treated": float(kept.mean()) if len(kept) else math.nan,
+        "note": note,
+    }
+
+
+def sample_size_within(
+    components: dict[str, float | str | None],
+    *,
+    effect_sizes: Sequence[float],
+    alpha: float = 0.05,
+    power: float = 0.80,
+) -> pd.DataFrame:
+    """Participants and groups needed to detect within-person change in one arm that meets in groups.
+
+    For each standardised mean change :math:`d_z` (observed, then ``effect_sizes``, read as
+    mean change / SD of change): :math:`n_0` from the paired t test (:func:`n_paired`; about
+    :math:`((z_{1-\\alpha/2} + z_{1-\\beta})\\, \\sigma_\\Delta / \\delta)^2`), inflated by the full
+    design effect :math:`DE = 1 + (m - 1)\\rho` of a design in which every participant is in a
+    group (Donner & Klar 2000; :math:`\\rho` the ICC of change, :math:`m` the mean group size),
+    then divided by retention; groups :math:`\\lceil n / m \\rceil`. Same columns as
+    :func:`sample_size` (counts are for the one arm).
+
+    A within-person change without a comparison cohort is not an effect of intervisie: it also
+    contains maturation and regression to the mean (Shadish, Cook & Campbell 2002).
+
+    References
+    ----------
+    Donner, A., & Klar, N. (2000). Design and analysis of cluster randomization trials in health
+    research. Arnold.
+
+    Shadish, W. R., Cook, T. D., & Campbell, D. T. (2002). Experimental and quasi-experimental
+    designs for generalized causal inference. Houghton Mifflin.
+    """
+    icc, size = float(components["icc_change"]), float(components["cluster_size"])
+    deff = 1.0 + (size - 1.0) * max(icc, 0.0) if np.isfinite(icc) and np.isfinite(size) else math.nan
+    retention = float(components["retention_treated"])
+    return _size_rows(components, n_paired, deff, retention, effect_sizes=effect_sizes, alpha=alpha, power=power)

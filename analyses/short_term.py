@@ -8,6 +8,8 @@ and the standardised response mean (responsiveness).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -63,10 +65,14 @@ def reliability_results(
             pd.concat([items, overall], ignore_index=True), scales=scales, by=by, threshold=threshold
         )
         parts.append(table.assign(instrument=inst.id))
+    first = ["instrument", "scale", "wave", "programme"]
+    if not parts:  # no item responses of any instrument in the library: the header only
+        rest = ["n", "k", "alpha", "ci95_low", "ci95_high", "omega_total", "min_r_item_rest", "weakest_item",
+                "flag_below_threshold", "note"]
+        return pd.DataFrame(columns=first + rest)
     table = pd.concat(parts, ignore_index=True)
     if "wave" not in table:
         table["wave"] = np.nan
-    first = ["instrument", "scale", "wave", "programme"]
     return table[first + [c for c in table.columns if c not in first]]
 
 
@@ -77,6 +83,73 @@ def _groups(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return out
 
 
+def _columns(statistic: Callable[..., pd.DataFrame], **kwargs: str) -> list[str]:
+    """The columns a statistic returns (it returns a not-estimable row for no data)."""
+    empty = pd.DataFrame({"pre": pd.Series(dtype=float), "post": pd.Series(dtype=float),
+                          "change": pd.Series(dtype=float), "arm": pd.Series(dtype=str)})
+    return list(statistic(empty, **kwargs).columns)
+
+
+#: the columns of each result table (written with their header even when no row can be estimated)
+WITHIN_COLUMNS = ["outcome", "arm", "programme", *_columns(hedges_g_change, pre="pre", post="post")]
+BETWEEN_COLUMNS = ["outcome", "programme", *_columns(hedges_g, dv="change", between="arm", levels=["a", "b"])]
+SRM_COLUMNS = ["outcome", "arm", "programme", *_columns(standardised_response_mean, pre="pre", post="post")]
+RELIABLE_COLUMNS = ["arm", "programme", "category", "count", "n", "share", "ci95_low", "ci95_high", "scale",
+                    "reliability"]
+
+
+def _small(key: dict, n: int, columns: list[str], what: str) -> pd.DataFrame:
+    note = f"not estimable: {n} {what}; at least {MIN_GROUP} are needed"
+    return pd.DataFrame([{**key, "n": n, "note": note}]).reindex(columns=columns)
+
+
+def _within(scale: str, pairs: pd.DataFrame) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """Within-arm change and responsiveness rows of one scale, per arm x (all + each programme)."""
+    within, srm = [], []
+    for arm, arm_part in pairs.groupby("arm", sort=True):
+        for programme, part in _groups(arm_part):
+            key = {"outcome": scale, "arm": arm, "programme": programme}
+            if len(part) < MIN_GROUP:
+                within.append(_small(key, len(part), WITHIN_COLUMNS, "participant(s) with both waves"))
+                srm.append(_small(key, len(part), SRM_COLUMNS, "participant(s) with both waves"))
+                continue
+            within.append(pd.concat([pd.DataFrame([key]), hedges_g_change(part, pre="pre", post="post")], axis=1))
+            srm.append(pd.concat([pd.DataFrame([key]), standardised_response_mean(part, pre="pre", post="post")],
+                                 axis=1))
+    return within, srm
+
+
+def _between(scale: str, pairs: pd.DataFrame, arms: tuple[str, str]) -> list[pd.DataFrame]:
+    """Between-arm rows of one scale: all programmes, then each programme."""
+    rows = []
+    for programme, part in _groups(pairs):
+        counts = part["arm"].value_counts()
+        key = {"outcome": scale, "programme": programme, "level_a": arms[0], "level_b": arms[1],
+               "n_a": int(counts.get(arms[0], 0)), "n_b": int(counts.get(arms[1], 0))}
+        if min(key["n_a"], key["n_b"]) < MIN_GROUP:
+            note = (f"not estimable: {key['n_a']} {arms[0]} and {key['n_b']} {arms[1]} participant(s) with both "
+                    f"waves; at least {MIN_GROUP} per arm are needed")
+            rows.append(pd.DataFrame([{**key, "note": note}]).reindex(columns=BETWEEN_COLUMNS))
+            continue
+        g = hedges_g(part, dv="change", between="arm", levels=list(arms))
+        rows.append(pd.concat([pd.DataFrame([{"outcome": scale, "programme": programme}]), g], axis=1))
+    return rows
+
+
+def _reliable(
+    scale: str, pairs: pd.DataFrame, alpha: float, higher_is_better: bool
+) -> tuple[pd.DataFrame | None, str | None]:
+    """Reliable-change shares of one scale per arm (all programmes, and each), or the reason there are none."""
+    try:
+        kwargs = {"pre": "pre", "post": "post", "reliability": alpha, "higher_is_better": higher_is_better}
+        table = reliable_change_shares(pairs, by=["arm", "programme"], **kwargs)
+        overall = reliable_change_shares(pairs, by=["arm"], **kwargs).assign(programme="all")
+    except ValueError as exc:
+        return None, f"not estimable: {exc}"
+    shares = pd.concat([overall, table], ignore_index=True).assign(scale=scale, reliability=alpha)
+    return shares.reindex(columns=RELIABLE_COLUMNS), None
+
+
 def change_results(
     scores: pd.DataFrame,
     reliability: pd.DataFrame,
@@ -85,61 +158,65 @@ def change_results(
     baseline: str,
     short_term: str,
     directions: dict[str, bool],
-) -> dict[str, pd.DataFrame]:
+    arms: tuple[str, str] = ("intervisie", "comparison"),
+) -> tuple[dict[str, pd.DataFrame], list[dict[str, str]]]:
     """Within-arm change, between-arm difference, reliable change and responsiveness per scale.
 
     ``reliability`` is the reliability table; the baseline alpha of all programmes together is
     the :math:`r_{xx}` of the reliable change index.  ``directions`` says per scale whether a
-    higher score is better (reliable improvement means up, or down).
+    higher score is better (reliable improvement means up, or down).  ``arms`` is the contrast
+    of the between-arm table (first minus second).
+
+    Returns the four tables (``within_change``, ``between_arms``, ``reliable_change``,
+    ``responsiveness``; always with their columns, possibly no rows) and the analyses left out,
+    each a dict with ``analysis``, ``outcome`` and ``reason`` (for ``skipped.csv``). A group
+    with fewer than :data:`MIN_GROUP` people, tied scores or no variance is a row with NaN and
+    a ``note``; a single-arm study gets no between-arm rows and a skipped entry saying why.
     """
     within, between, shares, srm = [], [], [], []
+    skipped: list[dict[str, str]] = []
     base_alpha = reliability[(reliability["wave"].astype(str) == baseline) & (reliability["programme"] == "all")]
     alpha = base_alpha.set_index("scale")["alpha"]
     for scale in scales:
         pairs = change_table(scores, scale=scale, pre=baseline, post=short_term)
         if pairs.empty:
+            skipped.append({"analysis": "short-term change", "outcome": scale,
+                            "reason": f"no participant has both a {baseline} and a {short_term} score"})
             continue
         pairs["change"] = pairs["post"] - pairs["pre"]
-        for arm, arm_part in pairs.groupby("arm", sort=True):
-            for programme, part in _groups(arm_part):
-                if len(part) < MIN_GROUP:
-                    continue
-                key = {"outcome": scale, "arm": arm, "programme": programme}
-                within.append(pd.concat([pd.DataFrame([key]), hedges_g_change(part, pre="pre", post="post")], axis=1))
-                srm.append(
-                    pd.concat([pd.DataFrame([key]), standardised_response_mean(part, pre="pre", post="post")], axis=1)
-                )
-        for programme, part in _groups(pairs):
-            if part["arm"].nunique() == 2 and part["arm"].value_counts().min() >= MIN_GROUP:
-                g = hedges_g(part, dv="change", between="arm", levels=["intervisie", "comparison"])
-                between.append(pd.concat([pd.DataFrame([{"outcome": scale, "programme": programme}]), g], axis=1))
-        if scale in alpha and np.isfinite(alpha[scale]):
-            table = reliable_change_shares(
-                pairs,
-                pre="pre",
-                post="post",
-                reliability=float(alpha[scale]),
-                by=["arm", "programme"],
-                higher_is_better=directions[scale],
-            )
-            overall = reliable_change_shares(
-                pairs,
-                pre="pre",
-                post="post",
-                reliability=float(alpha[scale]),
-                by=["arm"],
-                higher_is_better=directions[scale],
-            ).assign(programme="all")
-            shares.append(
-                pd.concat([overall, table], ignore_index=True).assign(scale=scale, reliability=float(alpha[scale]))
-            )
+        rows_within, rows_srm = _within(scale, pairs)
+        within += rows_within
+        srm += rows_srm
+        present = set(pairs["arm"])
+        missing = [a for a in arms if a not in present]
+        if missing:
+            reason = (f"no {' or '.join(missing)} participants with both waves: the difference between arms "
+                      "cannot be estimated")
+            if arms[1] in missing:
+                reason = "no comparison cohort: the difference between arms cannot be estimated"
+            skipped.append({"analysis": "difference in change between arms", "outcome": scale, "reason": reason})
+        else:
+            between += _between(scale, pairs, arms)
+        if scale not in alpha or not np.isfinite(alpha[scale]):
+            skipped.append({"analysis": "reliable change", "outcome": scale,
+                            "reason": f"no baseline alpha of {scale} for all programmes (reliability table): "
+                                      "the reliable change index needs it"})
+            continue
+        table, reason = _reliable(scale, pairs, float(alpha[scale]), directions[scale])
+        if table is None:
+            skipped.append({"analysis": "reliable change", "outcome": scale, "reason": str(reason)})
+        else:
+            shares.append(table)
 
-    def stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    def stack(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+        if not parts:
+            return pd.DataFrame(columns=columns)
+        return pd.concat([p.reindex(columns=columns) for p in parts], ignore_index=True)
 
-    return {
-        "within_change": stack(within),
-        "between_arms": stack(between),
-        "reliable_change": stack(shares),
-        "responsiveness": stack(srm),
+    tables = {
+        "within_change": stack(within, WITHIN_COLUMNS),
+        "between_arms": stack(between, BETWEEN_COLUMNS),
+        "reliable_change": stack(shares, RELIABLE_COLUMNS),
+        "responsiveness": stack(srm, SRM_COLUMNS),
     }
+    return tables, skipped

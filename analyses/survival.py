@@ -32,6 +32,14 @@ from pipeline.errors import InputError
 
 #: days in a month (a Julian year of 365.25 days over 12 months)
 MONTH_DAYS = 365.25 / 12
+#: no hazard ratio is published that rests on fewer events
+MIN_EVENTS = 5
+#: the columns of :attr:`DropoutCox.summary` (``cox.csv``)
+COX_COLUMNS = ["model", "term", "hr", "ci_low", "ci_high", "se_robust", "z", "p_val", "n", "events", "primary", "note"]
+#: the columns of :attr:`DropoutCox.ph_test_` (``ph_test.csv``)
+PH_COLUMNS = ["model", "term", "statistic", "df", "p_val", "violated", "action"]
+#: the columns of :func:`kaplan_meier`'s steps (``km.csv`` adds ``curve`` first)
+KM_COLUMNS = ["stratum", "time_months", "survival", "ci_low", "ci_high", "at_risk", "events", "note"]
 #: Newton-Raphson stops when the step is below 1e-10 or the log-likelihood changes by less than
 #: 1e-12 relative (lifelines' defaults 1e-7 and 1e-9 can stop 1e-5 relative short of R's optimum)
 FIT_OPTIONS = {"precision": 1e-10, "r_precision": 1e-12}
@@ -262,6 +270,10 @@ class DropoutCox:
         Column of the cluster (the reflection group).
     ph_alpha : float
     split_months : float
+    min_events : int
+        A period of the split model with fewer events is not estimated: its rows have NaN
+        estimates and a ``note`` (no hazard ratio is published that rests on so few events).
+        The caller checks the main model's events (:func:`cox_estimable`).
 
     Attributes
     ----------
@@ -273,14 +285,23 @@ class DropoutCox:
         The refit(s) when a term broke proportional hazards (one per period when split).
     summary : pandas.DataFrame
         ``model``, ``term``, ``hr``, ``ci_low``, ``ci_high``, ``se_robust``, ``z``, ``p_val``,
-        ``n``, ``events``, ``primary``.
+        ``n``, ``events``, ``primary``, ``note`` (:data:`COX_COLUMNS`).
     """
 
-    def __init__(self, terms: Sequence[Term], *, cluster: str, ph_alpha: float = 0.05, split_months: float = 12.0):
+    def __init__(
+        self,
+        terms: Sequence[Term],
+        *,
+        cluster: str,
+        ph_alpha: float = 0.05,
+        split_months: float = 12.0,
+        min_events: int = MIN_EVENTS,
+    ):
         self.terms = list(terms)
         self.cluster = cluster
         self.ph_alpha = ph_alpha
         self.split_months = split_months
+        self.min_events = min_events
 
     def fit(self, data: pd.DataFrame, *, duration: str, event: str) -> DropoutCox:
         """Fit the main model, test PH, and refit with the repairs where needed; return ``self``."""
@@ -309,8 +330,9 @@ class DropoutCox:
             if split:
                 parts = periods(adjusted, duration=duration, event=event, cut=self.split_months)
             for suffix, part in parts:
-                if part[event].sum() == 0:
-                    continue  # no event in this period: its hazard ratios are not estimable
+                if part[event].sum() < self.min_events:
+                    tables.append(self._not_estimated(keep, suffix, n=len(part), events=int(part[event].sum())))
+                    continue
                 fitter = CoxPHFitter().fit(
                     part, duration, event, cluster_col=self.cluster, strata=strata, fit_options=FIT_OPTIONS
                 )
@@ -319,8 +341,16 @@ class DropoutCox:
                 if suffix:
                     table["term"] = table["term"] + "_" + suffix
                 tables.append(table)
-        self.summary = pd.concat(tables, ignore_index=True)
+        self.summary = pd.concat(tables, ignore_index=True).reindex(columns=COX_COLUMNS)
+        self.summary["primary"] = self.summary["primary"].astype(bool)
         return self
+
+    def _not_estimated(self, columns: Sequence[str], suffix: str, *, n: int, events: int) -> pd.DataFrame:
+        note = f"not estimated: fewer than {self.min_events} events in this period"
+        return pd.DataFrame(
+            {"model": "ph_adjusted", "term": [f"{c}_{suffix}" if suffix else c for c in columns], "n": n,
+             "events": events if events >= self.min_events else np.nan, "primary": True, "note": note}
+        ).reindex(columns=COX_COLUMNS)
 
     def _table(
         self, fitter: CoxPHFitter, model: str, *, primary: bool, n: int | None = None, events: int | None = None
@@ -339,6 +369,7 @@ class DropoutCox:
                 "n": self.n_ if n is None else n,
                 "events": self.events_ if events is None else events,
                 "primary": primary,
+                "note": "",
             }
         )
 

@@ -23,6 +23,15 @@ For one outcome and one follow-up wave:
    imputations serve every :math:`\delta`, so the results vary smoothly with it.
 3. **Analysis** of each completed data set by ANCOVA, ``followup ~ baseline + arm + programme``
    (ordinary least squares, statsmodels), whose arm coefficient is the effect.
+
+   *Single-arm designs* (no comparison cohort, ``estimand="change"``): the estimand is the
+   change within intervisie, the mean of ``followup - baseline`` over intervisie participants
+   with a baseline score (R: ``lm(I(followup - baseline) ~ 1)``).  The imputation model is the
+   same without the arm (``followup ~ baseline + programme``), and the delta shift moves every
+   imputed follow-up score (all are intervisie's) the unfavourable way: the tipping point is
+   the shift at which the interval of the within-intervisie change reaches zero.  It answers
+   "how much worse would the dropouts have to fare before the change is no longer shown", not
+   whether intervisie caused the change.
 4. **Pooling** by Rubin's rules with the Barnard-Rubin small-sample degrees of freedom
    (:func:`rubin_pool`).
 5. **Tipping point**: the smallest :math:`\delta` at which the pooled confidence interval of the
@@ -229,18 +238,22 @@ def ancova_data(scores: pd.DataFrame, *, scale: str, baseline: str, followup: st
     )
 
 
-def ancova_design(data: pd.DataFrame, *, treated: str = "intervisie") -> tuple[np.ndarray, list[str]]:
-    """Design matrix of ``followup ~ baseline + arm + programme`` (treatment coding, first programme as reference)."""
+def ancova_design(data: pd.DataFrame, *, treated: str = "intervisie", arm: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Design matrix of ``followup ~ baseline + arm + programme`` (treatment coding, first programme as reference).
+
+    ``arm=False`` leaves the arm out (``followup ~ baseline + programme``: the imputation model of
+    a single-arm design).
+    """
     arms = set(data["arm"])
-    if treated not in arms or len(arms) != 2:
+    if arm and (treated not in arms or len(arms) != 2):
         raise InputError(f"the ANCOVA needs two arms, one of them {treated!r}; found {sorted(arms)}")
     programmes = sorted(set(data["programme"]))
-    columns = ["const", "baseline", f"arm{treated}", *[f"programme{p}" for p in programmes[1:]]]
+    columns = ["const", "baseline", *([f"arm{treated}"] if arm else []), *[f"programme{p}" for p in programmes[1:]]]
     x = np.column_stack(
         [
             np.ones(len(data)),
             data["baseline"].to_numpy(float),
-            (data["arm"] == treated).to_numpy(float),
+            *([(data["arm"] == treated).to_numpy(float)] if arm else []),
             *[(data["programme"] == p).to_numpy(float) for p in programmes[1:]],
         ]
     )
@@ -267,6 +280,9 @@ class TippingPoint:
     plausible_delta_sd : float, optional
         The largest shift (SD units) the researchers deem plausible; the conclusion is robust when
         it does not tip at or below it (Cro et al. 2020, sec. 5).  Default: the end of the grid.
+    estimand : {"difference", "change"}, default "difference"
+        ``difference``: the arm effect of the ANCOVA (two arms). ``change``: the mean change from
+        baseline within the ``treated`` arm (single-arm designs; other arms' rows are left out).
 
     Attributes
     ----------
@@ -282,7 +298,8 @@ class TippingPoint:
         The smallest shift at which the interval includes zero; NaN when the MAR interval already
         includes zero or no shift in the grid reaches it.
     conclusion_ : str
-        ``"no difference shown under MAR"``, ``"no tipping point within the grid"`` or
+        ``"no difference shown under MAR"`` (``"no change ..."`` for ``estimand="change"``),
+        ``"no tipping point within the grid"`` or
         ``"tips within the grid"``.
 
     Examples
@@ -305,7 +322,10 @@ class TippingPoint:
         alpha: float = 0.05,
         treated: str = "intervisie",
         plausible_delta_sd: float | None = None,
+        estimand: str = "difference",
     ) -> None:
+        if estimand not in ("difference", "change"):
+            raise InputError(f"estimand must be difference or change, got {estimand!r}")
         if direction not in ("higher_better", "higher_worse"):
             raise InputError(f"direction must be higher_better or higher_worse, got {direction!r}")
         if m < 2:
@@ -314,7 +334,7 @@ class TippingPoint:
         if grid.size < 2 or grid[0] != 0 or (np.diff(grid) <= 0).any():
             raise InputError(f"the delta grid must start at 0 (MAR) and increase, got {list(delta_sd)}")
         self.m, self.seed, self.delta_sd = m, seed, grid
-        self.direction, self.alpha, self.treated = direction, alpha, treated
+        self.direction, self.alpha, self.treated, self.estimand = direction, alpha, treated, estimand
         self.plausible_delta_sd = float(grid[-1] if plausible_delta_sd is None else plausible_delta_sd)
         if self.plausible_delta_sd < 0:
             raise InputError(f"the plausible shift must be non-negative, got {plausible_delta_sd}")
@@ -330,8 +350,13 @@ class TippingPoint:
             raise InputError(f"the tipping-point data lack column(s) {sorted(missing)}")
         if data["baseline"].isna().any():
             raise InputError("the tipping-point analysis needs a baseline score for every participant")
-        self.data_ = data.reset_index(drop=True)
-        self.x_, self.columns_ = ancova_design(self.data_, treated=self.treated)
+        change = self.estimand == "change"
+        self.data_ = (data[data["arm"] == self.treated] if change else data).reset_index(drop=True)
+        self.x_, self.columns_ = ancova_design(self.data_, treated=self.treated, arm=not change)
+        # the analysis of each completed set: the ANCOVA's arm coefficient, or the mean change
+        self.analysis_x_ = np.ones((len(self.data_), 1)) if change else self.x_
+        self.effect_ = 0 if change else self.columns_.index(f"arm{self.treated}")
+        self.offset_ = self.data_["baseline"].to_numpy(float) if change else np.zeros(len(self.data_))
         y = self.data_["followup"].to_numpy(float)
         self.missing_ = np.isnan(y)
         self.y_observed_ = y
@@ -355,15 +380,14 @@ class TippingPoint:
         return pd.concat(frames, ignore_index=True)
 
     def pooled(self, delta: float) -> pd.DataFrame:
-        """Pooled ANCOVA effect of the arm with intervisie's imputed scores shifted by ``delta`` (score units)."""
-        arm = self.columns_.index(f"arm{self.treated}")
+        """Pooled effect (ANCOVA arm effect, or mean change) with intervisie's imputed scores shifted by ``delta``."""
         y = self.y_observed_.copy()
         estimates, variances = np.empty(self.m), np.empty(self.m)
         for i in range(self.m):
             y[self.missing_] = self.imputations_[i] + self.sign_ * delta * self.shift_
-            fit = sm.OLS(y, self.x_).fit()
-            estimates[i], variances[i] = fit.params[arm], fit.bse[arm] ** 2
-        df_complete = float(self.x_.shape[0] - self.x_.shape[1])
+            fit = sm.OLS(y - self.offset_, self.analysis_x_).fit()
+            estimates[i], variances[i] = fit.params[self.effect_], fit.bse[self.effect_] ** 2
+        df_complete = float(self.analysis_x_.shape[0] - self.analysis_x_.shape[1])
         pooled = rubin_pool(estimates, variances, df_complete=df_complete, alpha=self.alpha)
         return pooled.assign(delta=delta)
 
@@ -376,7 +400,7 @@ class TippingPoint:
         first = self.grid_.iloc[0]
         self.tipping_delta_sd_ = self.tipping_delta_ = float("nan")
         if first["ci_low"] <= 0 <= first["ci_high"]:
-            self.conclusion_ = "no difference shown under MAR"
+            self.conclusion_ = f"no {self.estimand} shown under MAR"
             return
         side = 1.0 if first["estimate"] > 0 else -1.0
         margins = (self.grid_["ci_low"] if side > 0 else -self.grid_["ci_high"]).to_numpy()
@@ -418,6 +442,7 @@ class TippingPoint:
                     "n_participants": len(self.data_),
                     "n_imputed": int(self.missing_.sum()),
                     "m": self.m,
+                    "estimand": self.estimand,
                 }
             ]
         )

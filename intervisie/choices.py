@@ -9,6 +9,7 @@ value and what exists.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,9 @@ def resolve_analyses(section: dict[str, Any], design: Design, path: Path) -> dic
         random = ["(1 + short | participant) + (1 | group)", "(1 | participant) + (1 | group)", "(1 | participant)"]
     if not design.data.groups:
         random = [r for r in random if "group" not in r] or ["(1 | participant)"]
+    if len(design.waves) == 2:
+        # two scores per person cannot separate a random slope from the residual: not identifiable
+        random = [r for r in random if not re.search(r"short\s*\|", r)] or ["(1 | participant)"]
     if not design.long_term:
         bad = [r for r in random if "long" in r]
         if bad:

@@ -77,10 +77,34 @@ def instruments_check(directory: Path) -> None:
     show_default=True,
     help="demo: Qualtrics CSV, SPSS, Excel and Dutch CSV as a real study; csv: CSV only (benchmarks).",
 )
-def simulate(config: Path, instruments_dir: Path, out: Path, participants: int | None, formats: str) -> None:
+@click.option(
+    "--design",
+    "design_name",
+    default=None,
+    help="Instead of --config: write a small study of a named design (pipeline/simulate/variants.py), "
+    "with its own study.yaml and simulation.yaml.",
+)
+@click.option("--seed", type=int, default=None, help="With --design: the seed (default: the design's).")
+def simulate(
+    config: Path,
+    instruments_dir: Path,
+    out: Path,
+    participants: int | None,
+    formats: str,
+    design_name: str | None,
+    seed: int | None,
+) -> None:
     """Write a synthetic study in the raw formats a real one arrives in (seeded, reproducible)."""
     from pipeline.simulate import run
 
+    if design_name is not None:
+        from pipeline.simulate.variants import write_design
+
+        if out == Path("data_raw/demo"):
+            raise click.UsageError("--design writes a new study: give --out a folder other than the demo's")
+        spec = write_design(design_name, out, seed, instruments_dir=instruments_dir, progress=_progress)
+        click.echo(f"Study of design '{spec.name}' ({spec.size} participants) written to {out}.")
+        return
     run(config, instruments_dir, out, n_participants=participants, formats=formats, progress=_progress)  # type: ignore[arg-type]
     click.echo(f"Synthetic study written to {out}.")
 
@@ -100,6 +124,41 @@ def design_command(study_path: Path, instruments_dir: Path, params_path: Path, o
         f"Design of {design.study_id}: {len(design.waves)} waves ({', '.join(design.wave_ids)}), "
         f"{len(design.programmes)} programme(s), {arms}, {len(design.outcomes())} outcome(s); written to {out_path}."
     )
+
+
+@cli.group()
+def study() -> None:
+    """Start a study: a draft study.yaml from the export files, and a check of it against them."""
+
+
+@study.command("init")
+@click.argument("folder", type=PathArg)
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing study.yaml with a new draft.")
+def study_init_command(folder: Path, instruments_dir: Path, force: bool) -> None:
+    """Write FOLDER/study.yaml, a draft from the headers of the exports in FOLDER (no cell value is copied)."""
+    from intervisie.study_init import write_draft
+    from pipeline.instruments import load_library
+
+    target, summary = write_draft(folder, load_library(instruments_dir), force=force)
+    for line in summary:
+        click.echo(f"  {line}")
+    click.echo(f"Draft written to {target}: decide every TODO, then run `intervisie study check {folder}`.")
+
+
+@study.command("check")
+@click.argument("folder", type=PathArg)
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
+@click.option("--params", "params_path", type=PathArg, default=Path("params.yaml"), show_default=True)
+def study_check_command(folder: Path, instruments_dir: Path, params_path: Path) -> None:
+    """Check FOLDER/study.yaml and params.yaml against the export files; write nothing."""
+    from intervisie.study_check import check_study
+
+    report, problems = check_study(folder, instruments_dir, params_path)
+    click.echo(report)
+    if problems:
+        raise PipelineError(f"{len(problems)} problem(s) in {folder}:\n" + "\n".join(f"  {p}" for p in problems))
+    click.echo("No problems found.")
 
 
 @cli.command()
@@ -165,15 +224,20 @@ def expectations_generate(instruments_dir: Path, context_dir: Path) -> None:
 
 
 @expectations.command("validate")
-@click.option("--context", "context_dir", type=PathArg, default=Path("gx"), show_default=True)
+@click.option("--instruments", "instruments_dir", type=PathArg, default=Path("instruments"), show_default=True)
 @click.option("--clean", "clean_dir", type=PathArg, default=Path("data_clean"), show_default=True)
 @click.option("--docs", "docs_dir", type=PathArg, default=Path("reports/_site/data-docs"), show_default=True)
 @click.option("--out", "out_dir", type=PathArg, default=Path("results/expectations"), show_default=True)
-def expectations_validate(context_dir: Path, clean_dir: Path, docs_dir: Path, out_dir: Path) -> None:
-    """Run the checkpoints on the clean tables; write Data Docs, summary.csv and metrics.json."""
+@click.option(
+    "--context", "context_dir", type=PathArg, default=None, help="A generated context that must still match (optional)."
+)
+def expectations_validate(
+    instruments_dir: Path, clean_dir: Path, docs_dir: Path, out_dir: Path, context_dir: Path | None
+) -> None:
+    """Generate the suites from the schemas and instruments, run them on the clean tables; write Data Docs."""
     from pipeline.expectations_run import validate_clean_tables
 
-    summary = validate_clean_tables(context_dir, clean_dir, docs_dir, out_dir, _progress)
+    summary = validate_clean_tables(instruments_dir, clean_dir, docs_dir, out_dir, _progress, context_dir)
     failed = int((~summary["success"]).sum())
     click.echo(f"{len(summary) - failed} of {len(summary)} expectations met; Data Docs: {docs_dir / 'index.html'}.")
 

@@ -43,22 +43,27 @@ FIELD_KINDS: dict[str, dict[str, str]] = {
         "method": "coded",
         "cases_discussed": "number",
     },
-    "attendance": {"session_id": "id", "participant_id": "id", "attended": "coded"},
+    "attendance": {"session_id": "id", "participant_id": "id", "attended": "coded", "group_id": "id"},
     "survey": {
         "participant_id": "id",
         "wave": "coded",
         "session_id": "id",
+        "group_id": "id",
         "submitted_at": "date",
         "duration_seconds": "number",
         "finished": "coded",
     },
 }
 REQUIRED: dict[str, set[str]] = {
-    "roster": {"participant_id", "programme", "arm", "start_date", "consent"},
+    "roster": {"participant_id", "programme", "start_date", "consent"},
     "sessions": {"session_id", "group_id", "date"},
     "attendance": {"session_id", "participant_id", "attended"},
     "survey": {"participant_id"},
 }
+#: the value of a field the source does not map (a single-arm study's roster has no ``arm``: all intervisie)
+DEFAULTS: dict[str, dict[str, str]] = {"roster": {"arm": "intervisie"}}
+#: fields read only to key sessions numbered per group (``session_id_scope: group``); not in the input schemas
+GROUP_KEY_FIELDS = {"attendance": "group_id", "survey": "group_id"}
 #: fields whose values identify a person: never copied into the quality tables
 IDENTIFYING = {"participant_id", "group_id", "coach_id", "session_id"}
 #: bookkeeping fields: an unreadable value is set missing (and reported); the row is kept
@@ -210,7 +215,7 @@ def canonical_rows(
     for field, kind in FIELD_KINDS[role].items():
         column = source.columns.get(field)
         if column is None:
-            frame[field] = pd.Series(None, index=frame.index, dtype=object)
+            frame[field] = pd.Series(DEFAULTS.get(role, {}).get(field), index=frame.index, dtype=object)
             continue
         values = pd.Series(cells(raw[column]), index=frame.index, dtype=object)
         redact = field in IDENTIFYING
@@ -262,6 +267,10 @@ def canonical_rows(
         copies = pending.index[pending.astype(str).duplicated(keep="first").to_numpy()]
         ledger.exclude(table.name, copies, "duplicate_row")
     schema = INPUT_SCHEMAS[role].to_schema()
+    if role in GROUP_KEY_FIELDS and GROUP_KEY_FIELDS[role] not in schema.columns:
+        schema = schema.add_columns({GROUP_KEY_FIELDS[role]: pa.Column(str, nullable=True)})
+    if getattr(source, "session_id_scope", "study") == "group":  # unique per group: checked by the caller
+        schema = schema.update_column("session_id", unique=False)
     for field, checks in (dynamic_checks or {}).items():
         schema = schema.update_column(field, checks=checks)
     candidates = frame.loc[ledger.pending(table.name).intersection(frame.index)]
@@ -278,7 +287,8 @@ def canonical_rows(
             if check in ROW_CHECKS:  # a rule about several columns of a row: one issue per row
                 if field != ROW_CHECKS[check][0]:
                     continue
-                columns = ", ".join(source.columns.get(f, f) for f in ROW_CHECKS[check])
+                mapped = [source.columns[f] for f in ROW_CHECKS[check] if f in source.columns]  # e.g. no `arm`
+                columns = ", ".join(mapped or ROW_CHECKS[check])
                 ledger.quarantine(table.name, rows, columns, check, detail=RULES[check])
                 continue
             field_name = str(field)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import InputError
 from pipeline.instruments import Instrument
+from pipeline.scoring import score_range
 from pipeline.study import ARM_LABELS, Study
 
 #: the arms of the canonical form, the reference (comparison) first
@@ -181,8 +182,10 @@ class Design(_Frozen):
         """
         time = self.growth_time_terms()
         if arms and self.has_comparison:
-            prog = f"programme * ({time}) + " if self.several_programmes else ""
-            return f"y ~ {prog}arm * ({time})"
+            # time before arm in the formula, so the interactions are named as R names them: short:armintervisie
+            if self.several_programmes:
+                return f"y ~ programme * ({time}) + arm * ({time})"
+            return f"y ~ ({time}) * arm"
         prog = "programme + " if self.several_programmes else ""
         return f"y ~ {prog}{time}"
 
@@ -245,6 +248,15 @@ def _problems_of_design(study: Study, library: dict[str, Instrument]) -> list[st
         value = getattr(study.design, key)
         if value is not None and value not in study.waves:
             problems.append(f"design.{key}: '{value}' is not a wave of the study ({list(study.waves)})")
+    if not problems and len(waves) >= 2 and study.design.baseline not in (None, waves[0][0]):
+        problems.append(
+            f"design.baseline: '{study.design.baseline}' must be the first wave (time is counted from the baseline); "
+            f"the first wave is '{waves[0][0]}' at {waves[0][1].months} months"
+        )
+    if not problems and len(waves) >= 2 and waves[0][1].months != 0:
+        problems.append(
+            f"waves: the baseline wave '{waves[0][0]}' must be at 0 months (time is counted from it), not {waves[0][1].months}"
+        )
     if not problems and len(waves) >= 2:
         baseline = study.design.baseline or waves[0][0]
         later = [k for k, w in waves if w.months > study.waves[baseline].months]
@@ -298,7 +310,7 @@ def build_design(study: Study, library: dict[str, Instrument]) -> Design:
             continue
         abbreviation = inst.abbreviation or inst.id.upper()
         for scale in inst.scales:
-            low, high = _score_range(inst, scale.id)
+            low, high = score_range(inst, scale)
             scales[scale.id] = ScaleInfo(
                 id=scale.id,
                 instrument=inst.id,
@@ -346,23 +358,6 @@ def build_design(study: Study, library: dict[str, Instrument]) -> Design:
         ratings=dict(sorted(study.design.ratings.items())),
         data=data,
     )
-
-
-def _score_range(inst: Instrument, scale_id: str) -> tuple[float, float]:
-    """The lowest and highest score of a scale, from its items' scored values and its method."""
-    scale = next(s for s in inst.scales if s.id == scale_id)
-    by_item = {i.id: i for i in inst.items}
-    lows, highs = [], []
-    for item_id in scale.items:
-        rs = inst.response_set_of(by_item[item_id])
-        values = [float(v) for v in rs.scores.values()] if rs.scores else [float(rs.min), float(rs.max)]
-        lows.append(min(values))
-        highs.append(max(values))
-    if scale.method in ("sum", "prorated_sum"):
-        return sum(lows), sum(highs)
-    if scale.method == "pomp":
-        return 0.0, 100.0
-    return sum(lows) / len(lows), sum(highs) / len(highs)
 
 
 def load_design(path: Path) -> Design:

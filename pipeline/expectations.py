@@ -14,7 +14,7 @@ No rule is written here: every expectation is read from one of two sources of tr
 * **the instrument library** (:func:`pipeline.instruments.load_library`): the levels of
   ``instrument``, ``item`` and ``scale``; per instrument and answer range, the valid codes of
   ``item_responses.response``; per scale, the range of ``scale_scores.score``
-  (:func:`score_range`).  Range rules use GE 1.x row conditions (``Column("scale") == "brs"``).
+  (:func:`pipeline.scoring.score_range`).  Range rules use GE 1.x row conditions (``Column("scale") == "brs"``).
 
 Each expectation carries ``meta = {"source": "pandera" | "instruments", "rule": ...}``; the
 validation stage gates on the pandera rules only (see :mod:`pipeline.expectations_run`).
@@ -35,8 +35,18 @@ from great_expectations.expectations.expectation import Expectation
 from great_expectations.expectations.row_conditions import Column, Condition
 
 from pipeline.errors import InputError
-from pipeline.instruments import Instrument, Scale
+from pipeline.instruments import Instrument
 from pipeline.schemas import CLEAN_TABLES
+from pipeline.scoring import score_range
+
+__all__ = [
+    "INSTRUMENTS",
+    "PANDERA",
+    "instrument_expectations",
+    "pandera_expectations",
+    "score_range",
+    "suite_expectations",
+]
 
 PANDERA = "pandera"
 INSTRUMENTS = "instruments"
@@ -111,9 +121,7 @@ def pandera_expectations(table: str, model: type[pa.DataFrameModel]) -> list[Exp
             )
         )
     for key in _unique_keys(schema.unique):
-        out.append(
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=key, meta=_meta(PANDERA, f"{table}: unique {key}"))
-        )
+        out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=key, meta=_meta(PANDERA, f"{table}: unique {key}")))
     for name, column in schema.columns.items():
         dtype = column.dtype.type  # the pandas dtype; GE compares its scalar type (``dtype.type``)
         out.append(
@@ -135,51 +143,6 @@ def _unique_keys(unique: str | list[str] | None) -> list[list[str]]:
     if unique is None:
         return []
     return [[unique]] if isinstance(unique, str) else [list(unique)]
-
-
-def _value_range(inst: Instrument, item_id: str) -> tuple[float, float]:
-    """Lowest and highest scored value of an item (reverse keying stays inside the same range)."""
-    rs = inst.response_set_of(next(i for i in inst.items if i.id == item_id))
-    if rs.scores is None:
-        return float(rs.min), float(rs.max)
-    return float(min(rs.scores.values())), float(max(rs.scores.values()))
-
-
-def score_range(inst: Instrument, scale: Scale) -> tuple[float, float]:
-    """Return the lowest and highest score a scale can take under its instrument's scoring rule.
-
-    With scored item values in :math:`[v_{lo}, v_{hi}]` (the response set's ``scores``, or its
-    codes), ``k`` items and at least ``m`` answered (``min_items``, or 1 when a score below
-    the minimum is only flagged):
-
-    * ``mean``: :math:`[v_{lo}, v_{hi}]`;
-    * ``sum``: :math:`[\\min(m v_{lo}, k v_{lo}), \\max(m v_{hi}, k v_{hi})]` (only answered items are added);
-    * ``prorated_sum``: :math:`[k v_{lo}, k v_{hi}]`;
-    * ``pomp``: :math:`100 (v - a) / (b - a)` at both ends, with ``[a, b]`` the range of the first
-      item's response set, as :func:`pipeline.scoring.score` computes it (0-100 on one response set).
-
-    Examples
-    --------
-    CBI (codes scored 100..0, mean) gives (0, 100); BRS (codes 1..5, mean) gives (1, 5); a Brief
-    COPE subscale (two items on 1..4, sum, ``min_items: 2``) gives (2, 8).
-
-    References
-    ----------
-    Cohen P, Cohen J, Aiken LS, West SG (1999). The problem of units and the circumstance for
-    POMP. Multivariate Behav Res 34:315-346 (the POMP metric).
-    """
-    ranges = [_value_range(inst, item) for item in scale.items]
-    low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
-    k = len(scale.items)
-    m = scale.min_items if scale.below_min == "missing" else 1
-    if scale.method == "mean":
-        return low, high
-    if scale.method == "sum":
-        return min(m * low, k * low), max(m * high, k * high)
-    if scale.method == "prorated_sum":
-        return k * low, k * high
-    a, b = ranges[0]
-    return 100.0 * (low - a) / (b - a), 100.0 * (high - a) / (b - a)
 
 
 def instrument_expectations(table: str, instruments: dict[str, Instrument]) -> list[Expectation]:

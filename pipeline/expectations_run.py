@@ -1,8 +1,11 @@
-"""The expectations stage: run the committed GE checkpoints on the clean tables, build the Data Docs.
+"""The expectations stage: generate the GE suites from the library, run them on the clean tables, build Data Docs.
 
-``intervisie expectations validate --context gx --clean data_clean --docs reports/_site/data-docs
---out results/expectations`` runs one checkpoint per clean table (GE takes one dataframe per run)
-on a scratch copy of the committed context, so ``gx/`` is only read.  It writes
+``intervisie expectations validate --instruments instruments --clean data_clean --docs
+reports/_site/data-docs --out results/expectations`` generates the context from
+``pipeline/schemas.py`` and the instrument library into a scratch directory
+(:func:`pipeline.expectations_context.build_context`), so the suites always follow
+``instruments/``: adding an instrument file adds its rules with no other step.  It then runs
+one checkpoint per clean table (GE takes one dataframe per run) and writes
 
 * the Data Docs (static HTML; ``index.html`` lists every suite with passed/failed) into ``--docs``,
   replacing what was there; a static overview table is put at the top of ``index.html``, since
@@ -10,16 +13,22 @@ on a scratch copy of the committed context, so ``gx/`` is only read.  It writes
   not byte-identical across runs (``cache: false`` in dvc.yaml);
 * ``summary.csv``: one row per expectation (suite, expectation, column, condition, source, rule,
   success, unexpected_count, unexpected_percent), in suite order, with no run times, so it is
-  byte-identical for the same data and context;
+  byte-identical for the same data and library;
 * ``metrics.json``: counts of expectations, failures, and failures of pandera rules.
 
+A context on disk (``--context gx``, e.g. one written by ``intervisie expectations generate``
+and extended for GE's own tools) is never run in place of the generated one: when given, it must
+be exactly what the schemas and the library generate, or the command stops with exit code 2
+naming the files that differ (:class:`StaleContext`), so an out-of-date suite can neither pass
+nor fail in silence.
+
 The gate.  The clean tables were validated by pandera when they were written, so a failing
-*pandera* expectation means the data or the context drifted from the schema (e.g. a file edited
-by hand, or a schema changed without ``generate``): the command exits with code 2 and names the
-rules.  A failing *instrument* expectation (answer codes or score ranges) is reported in the
-summary and the Data Docs but does not stop the pipeline: the ingest and scoring steps already
-set out-of-range answers to missing, so such a failure points to an instrument file edited after
-the data were scored, which the researcher should see rather than have the run refused.
+*pandera* expectation means the data drifted from the schema (e.g. a file edited by hand): the
+command exits with code 2 and names the rules.  A failing *instrument* expectation (answer codes
+or score ranges) is reported in the summary and the Data Docs but does not stop the pipeline:
+the ingest and scoring steps already set out-of-range answers to missing, so such a failure
+points to an instrument file whose key changed after the data were scored (rerun ``ingest`` and
+``score``), which the researcher should see rather than have the run refused.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ import pandas as pd
 
 from pipeline.atomic import write_text
 from pipeline.errors import InputError, PipelineError
-from pipeline.expectations_context import copy_context, open_context
+from pipeline.expectations_context import build_context, open_context, stale_files
 
 Progress = Callable[[str], None]
 
@@ -55,6 +64,10 @@ SUMMARY_COLUMNS = [
 
 class ExpectationsFailed(PipelineError):
     """A rule that pandera also enforces failed on the clean tables (drift, not bad input)."""
+
+
+class StaleContext(InputError):
+    """A context on disk that is not what ``pipeline/schemas.py`` and the instrument library generate."""
 
 
 def _column(kwargs: dict[str, Any]) -> str:
@@ -157,17 +170,47 @@ def _replace_dir(source: Path, target: Path) -> None:
 
 
 def validate_clean_tables(
-    context_dir: Path, clean_dir: Path, docs_dir: Path, out_dir: Path, progress: Progress
+    instruments_dir: Path,
+    clean_dir: Path,
+    docs_dir: Path,
+    out_dir: Path,
+    progress: Progress,
+    context_dir: Path | None = None,
 ) -> pd.DataFrame:
-    """Run every checkpoint of the context on ``clean_dir``; write Data Docs, summary and metrics.
+    """Generate the suites from the library, run them on ``clean_dir``; write Data Docs, summary and metrics.
 
-    Returns the summary table; raises :class:`ExpectationsFailed` (exit code 2) after writing
-    everything when a pandera-derived expectation failed.
+    Parameters
+    ----------
+    instruments_dir : Path
+        The instrument library the suites are generated from (with ``pipeline/schemas.py``).
+    clean_dir, docs_dir, out_dir : Path
+        The clean tables; where the Data Docs go; where ``summary.csv`` and ``metrics.json`` go.
+    progress : callable
+        Receives one line per step.
+    context_dir : Path, optional
+        A context on disk that must equal the generated one (:class:`StaleContext` otherwise).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The summary table.  Raises :class:`ExpectationsFailed` (exit code 2) after writing
+        everything when a pandera-derived expectation failed.
     """
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="gx-run-") as scratch:
         root, site = Path(scratch) / "gx", Path(scratch) / "site"
-        copy_context(context_dir, root)
+        root.mkdir()
+        n = build_context(root, instruments_dir)
+        progress(f"generated {n} expectations from pipeline/schemas.py and {instruments_dir}")
+        if context_dir is not None:
+            stale = stale_files(context_dir, root)
+            if stale:
+                raise StaleContext(
+                    f"the Great Expectations context {context_dir} is not what pipeline/schemas.py and "
+                    f"{instruments_dir} generate (differs in {', '.join(stale)}): regenerate it with `intervisie "
+                    f"expectations generate --instruments {instruments_dir} --context {context_dir}`, or leave out "
+                    "--context (the suites are then generated for this run)"
+                )
         context = open_context(root, site)
         for checkpoint in sorted(context.checkpoints.all(), key=lambda c: c.name):
             (definition,) = checkpoint.validation_definitions
@@ -175,8 +218,8 @@ def validate_clean_tables(
             path = clean_dir / f"{table}.parquet"
             if not path.is_file():
                 raise InputError(
-                    f"{path} not found: the expectations context {context_dir} has a suite for the clean table "
-                    f"'{table}' (generated from pipeline/schemas.py)"
+                    f"{path} not found: the expectations have a suite for the clean table '{table}' "
+                    "(generated from pipeline/schemas.py); run the ingest, score and careless stages first"
                 )
             result = checkpoint.run(batch_parameters={"dataframe": pd.read_parquet(path)})
             for validation in result.run_results.values():
@@ -202,7 +245,7 @@ def validate_clean_tables(
         listed = "; ".join(f"{r.suite}: {r.rule} ({r.unexpected_count} unexpected)" for r in gate.itertuples())
         raise ExpectationsFailed(
             f"{len(gate)} rule(s) of pipeline/schemas.py fail on the clean tables in {clean_dir}: {listed}. "
-            "The tables were validated when written, so they or the context drifted: regenerate the context "
-            f"(intervisie expectations generate) and rerun the pipeline; details in {docs_dir / 'index.html'}."
+            "The tables were validated when written, so they drifted from the schema (edited by hand, or written "
+            f"by an older version): rerun the pipeline from ingest; details in {docs_dir / 'index.html'}."
         )
     return summary

@@ -10,7 +10,7 @@ answers (exclusion) -> superseded duplicate (exclusion) -> clean.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -19,12 +19,22 @@ import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.canonical import canonical_rows, coded_lookup, map_distinct
+from pipeline.errors import InputError
+from pipeline.ingest_sessions import People, Sessions, check_sessions, known_sessions, norm_ids, session_rows
 from pipeline.instruments import Instrument
-from pipeline.items import ITEM_STATUS, NOT_ANSWERED, OUT_OF_RANGE, UNRECOGNISED, code_cells, item_columns
+from pipeline.items import (
+    ITEM_STATUS,
+    NOT_ANSWERED,
+    OUT_OF_RANGE,
+    UNRECOGNISED,
+    code_cells,
+    item_columns,
+    with_missing_codes,
+)
 from pipeline.ledger import Ledger
 from pipeline.pseudonymise import Pseudonymiser, normalise_id
 from pipeline.readers import RawTable
-from pipeline.study import Source, Study, SurveySource
+from pipeline.study import Study, SurveySource
 
 
 class IngestParams(BaseModel):
@@ -44,9 +54,23 @@ class CleanData:
     ledger: Ledger
 
 
-def _norm(ids: pd.Series) -> pd.Series:
-    """Normalise IDs for matching (:func:`~pipeline.pseudonymise.normalise_id`), each distinct value once."""
-    return map_distinct(ids, lambda v: None if v is None else normalise_id(v))
+_norm = norm_ids
+
+
+def _check_design(study: Study) -> None:
+    """Refuse a study description whose roster, sessions and design disagree (before any row is read)."""
+    if study.design.comparison and "arm" not in study.roster.columns:
+        raise InputError(
+            "study.yaml: design.comparison is true but the roster maps no `arm` column; add `arm:` to "
+            "roster.columns (or say `design: {comparison: false}` for a study without a comparison cohort)"
+        )
+    if study.session_scope == "study":
+        for role, source in study.sources():
+            if role != "roster" and role != "sessions" and "group_id" in source.columns:
+                raise InputError(
+                    f"study.yaml, {role} file {source.file}: `columns: group_id` is read only when sessions are "
+                    "numbered per group (`sessions: {session_id_scope: group}`); remove it"
+                )
 
 
 def build_clean(
@@ -56,25 +80,48 @@ def build_clean(
     key: bytes,
     params: IngestParams,
 ) -> CleanData:
-    """Build the clean tables from raw tables keyed by file name (see module docstring)."""
+    """Build the clean tables from raw tables keyed by source name (see module docstring).
+
+    A source's name is its file, or ``file [sheet]`` when two sources read sheets of one
+    workbook (:meth:`~pipeline.study.Study.source_name`); the ledger accounts per name.
+    """
+    _check_design(study)
     ledger = Ledger()
     pseudo = Pseudonymiser(key)
+    raw = {name: replace(table, name=name) for name, table in raw.items()}
+
+    def table_of(source: object) -> RawTable:
+        return raw[study.source_name(source)]  # type: ignore[arg-type]
+
     for role, source in study.sources():
-        ledger.register(source.file, role, raw[source.file].rows, raw[source.file].blank_rows)
+        table = table_of(source)
+        ledger.register(table.name, role, table.rows, table.blank_rows)
     common = {"programmes": study.programmes, "waves": list(study.waves)}
+    roster_table = table_of(study.roster)
+    roster_name = roster_table.name
 
     roster = canonical_rows(
-        raw[study.roster.file],
+        roster_table,
         "roster",
         study.roster,
         ledger,
         **common,
         dynamic_checks={"programme": [pa.Check.isin(sorted(study.programmes))]},
     )
-    roster["pid"] = _norm(roster["participant_id"])
+    if study.design.comparison is False:  # a comparison arm the design says was not measured
+        stray = roster["arm"] == "comparison"
+        ledger.quarantine(
+            roster_name,
+            roster.index[stray],
+            study.roster.columns.get("arm"),
+            "arm_not_in_design",
+            detail="design: {comparison: false}",
+        )
+        roster = roster[~stray]
+    roster = roster.assign(pid=_norm(roster["participant_id"]))
     same = roster["pid"].duplicated(keep=False)  # one person written twice ("P002" and "p002 ")
     ledger.quarantine(
-        study.roster.file,
+        roster_name,
         roster.index[same],
         study.roster.columns["participant_id"],
         "duplicate_value",
@@ -83,13 +130,13 @@ def build_clean(
     )
     roster = roster[~same]
     no_consent = roster["consent"] == "false"
-    ledger.exclude(study.roster.file, roster.index[no_consent], "no_consent")
+    ledger.exclude(roster_name, roster.index[no_consent], "no_consent")
     roster = roster[~no_consent]
-    ledger.settle(study.roster.file, roster.index, "clean", "")
-    refused = {normalise_id(v) for v in raw_ids_of_refusers(raw[study.roster.file], study)}
+    ledger.settle(roster_name, roster.index, "clean", "")
+    refused = {normalise_id(v) for v in raw_ids_of_refusers(roster_table, study)}
     members = roster.set_index("pid")
-    listed = set(_norm(raw[study.roster.file].frame[study.roster.columns["participant_id"]].dropna().map(str)))
-    people = _People(members, refused, listed - set(members.index) - refused)
+    listed = set(_norm(roster_table.frame[study.roster.columns["participant_id"]].dropna().map(str)))
+    people = People(members, refused, listed - set(members.index) - refused)
     tables: dict[str, pd.DataFrame] = {}
     tables["participants"] = pd.DataFrame(
         {
@@ -105,12 +152,13 @@ def build_clean(
     ).astype({c: "string" for c in ("participant", "programme", "arm", "group", "coach", "format")})
     tables["groups"] = _groups(roster, pseudo)
 
-    sessions = pd.DataFrame()
-    if study.sessions is not None:
-        sessions = _sessions(raw[study.sessions.file], study, roster, ledger, common)
+    sessions = pd.DataFrame(columns=["skey", "group_id"])
+    log = table_of(study.sessions) if study.sessions is not None else None
+    if log is not None:
+        sessions = session_rows(log, study, roster, ledger, common)
         tables["sessions"] = pd.DataFrame(
             {
-                "session": pseudo("session", sessions["session_id"]).to_numpy(),
+                "session": pseudo("session", sessions["skey"]).to_numpy(),
                 "group": pseudo("group", sessions["group_id"]).to_numpy(),
                 "date": sessions["date"].to_numpy(),
                 "duration_hours": sessions["duration_hours"].to_numpy(dtype=float),
@@ -118,36 +166,49 @@ def build_clean(
                 "cases_discussed": sessions["cases_discussed"].to_numpy(dtype=float),
             }
         ).astype({"session": "string", "group": "string", "method": "string"})
-    session_group = dict(
-        zip(
-            _norm(sessions.get("session_id", pd.Series(dtype=object))),
-            _norm(sessions.get("group_id", pd.Series(dtype=object))),
-            strict=True,
-        )
-    )
-    held: set[str] = set()
-    if study.sessions is not None:  # sessions in the log whose row was quarantined
-        held = set(_norm(raw[study.sessions.file].frame[study.sessions.columns["session_id"]].dropna()))
-    known_sessions = _Sessions(session_group, held - set(session_group))
+    known = known_sessions(log, study, sessions)
 
     if study.attendance is not None:
         src = study.attendance
-        rows = canonical_rows(raw[src.file], "attendance", src, ledger, **common)
-        rows = _check_people(rows, src.file, src.columns["participant_id"], people, ledger)
-        rows = _check_sessions(rows, src, known_sessions, people, ledger)
-        rows = _drop_duplicates(rows, ["pid", "sid"], src.file, ledger, params.duplicates)
-        ledger.settle(src.file, rows.index, "clean", "")
+        table = table_of(src)
+        rows = canonical_rows(table, "attendance", src, ledger, **common)
+        rows = _check_people(rows, table.name, src.columns["participant_id"], people, ledger)
+        rows = check_sessions(rows, table.name, src, known, people, ledger)
+        rows = _drop_duplicates(rows, ["pid", "skey"], table.name, ledger, params.duplicates)
+        ledger.settle(table.name, rows.index, "clean", "")
         tables["attendance"] = pd.DataFrame(
             {
-                "session": pseudo("session", rows["session_id"]).to_numpy(),
+                "session": pseudo("session", rows["skey"]).to_numpy(),
                 "participant": pseudo("participant", rows["participant_id"]).to_numpy(),
                 "attended": (rows["attended"] == "true").to_numpy(),
             }
         ).astype({"session": "string", "participant": "string"})
 
-    surveys = [_survey(raw[s.file], s, instruments, people, known_sessions, ledger, common) for s in study.surveys]
+    surveys = [
+        _survey(table_of(s), s, instruments, people, known, ledger, {**common, "missing": study.missing_codes})
+        for s in study.surveys
+    ]
     tables.update(_responses(surveys, study, params, ledger, pseudo))
+    # a study without a session log or attendance list still has these tables, empty: every stage
+    # (and DVC) can rely on them; the design (data.sessions, data.attendance) says they were not collected
+    tables.setdefault("sessions", EMPTY_SESSIONS.copy())
+    tables.setdefault("attendance", EMPTY_ATTENDANCE.copy())
     return CleanData(tables, ledger)
+
+
+EMPTY_SESSIONS = pd.DataFrame(
+    {
+        "session": pd.Series(dtype="string"),
+        "group": pd.Series(dtype="string"),
+        "date": pd.Series(dtype="datetime64[ns]"),
+        "duration_hours": pd.Series(dtype=float),
+        "method": pd.Series(dtype="string"),
+        "cases_discussed": pd.Series(dtype=float),
+    }
+)
+EMPTY_ATTENDANCE = pd.DataFrame(
+    {"session": pd.Series(dtype="string"), "participant": pd.Series(dtype="string"), "attended": pd.Series(dtype=bool)}
+)
 
 
 def raw_ids_of_refusers(table: RawTable, study: Study) -> list[str]:
@@ -179,61 +240,7 @@ def _groups(roster: pd.DataFrame, pseudo: Pseudonymiser) -> pd.DataFrame:
     ).astype({c: "string" for c in ("group", "programme", "coach", "format")})
 
 
-def _sessions(table: RawTable, study: Study, roster: pd.DataFrame, ledger: Ledger, common: dict) -> pd.DataFrame:
-    src = study.sessions
-    rows = canonical_rows(table, "sessions", src, ledger, **common)
-    group_start = roster.assign(g=_norm(roster["group_id"])).dropna(subset=["g"]).groupby("g")["start_date"].min()
-    gid = _norm(rows["group_id"])
-    unknown = ~gid.isin(group_start.index)
-    ledger.quarantine(src.file, rows.index[unknown], src.columns["group_id"], "unknown_group", redact=True)
-    rows, gid = rows[~unknown], gid[~unknown]
-    early = rows["date"] < gid.map(group_start)
-    ledger.quarantine(
-        src.file,
-        rows.index[early],
-        src.columns["date"],
-        "session_before_start",
-        values=rows.loc[early, "date"].dt.strftime("%Y-%m-%d"),
-    )
-    rows = rows[~early]
-    ledger.settle(src.file, rows.index, "clean", "")
-    return rows
-
-
-@dataclass(frozen=True)
-class _Sessions:
-    """The clean sessions (normalised session ID -> group ID) and those whose log row was quarantined."""
-
-    group_of: dict[str, str]
-    held: set[str]
-
-
-def _check_sessions(
-    rows: pd.DataFrame, src: Source, sessions: _Sessions, people: _People, ledger: Ledger
-) -> pd.DataFrame:
-    """Quarantine rows about a quarantined or unknown session, or by someone outside the session's group."""
-    sid = _norm(rows["session_id"])
-    held = sid.isin(sessions.held)
-    ledger.quarantine(src.file, rows.index[held], src.columns["session_id"], "session_quarantined", redact=True)
-    unknown = ~sid.isin(sessions.group_of.keys()) & ~held
-    ledger.quarantine(src.file, rows.index[unknown], src.columns["session_id"], "unknown_session", redact=True)
-    rows, sid = rows[~held & ~unknown], sid[~held & ~unknown]
-    group_of_member = people.members["group_id"].map(lambda v: None if v is None else normalise_id(v))
-    outsider = sid.map(sessions.group_of) != rows["pid"].map(group_of_member)
-    ledger.quarantine(src.file, rows.index[outsider], src.columns["participant_id"], "not_group_member", redact=True)
-    return rows[~outsider].assign(sid=sid[~outsider])
-
-
-@dataclass(frozen=True)
-class _People:
-    """Who is who after the roster: clean members, those who declined, those quarantined."""
-
-    members: pd.DataFrame
-    refused: set[str]
-    quarantined: set[str]
-
-
-def _check_people(rows: pd.DataFrame, file: str, column: str, people: _People, ledger: Ledger) -> pd.DataFrame:
+def _check_people(rows: pd.DataFrame, file: str, column: str, people: People, ledger: Ledger) -> pd.DataFrame:
     """Exclude rows of participants without consent; quarantine rows of anyone not in the clean roster."""
     rows = rows.assign(pid=_norm(rows["participant_id"]))
     declined = rows["pid"].isin(people.refused) & ~rows["pid"].isin(people.members.index)
@@ -255,6 +262,7 @@ def _drop_duplicates(rows: pd.DataFrame, keys: list[str], file: str, ledger: Led
 
 @dataclass
 class _SurveyPart:
+    name: str
     source: SurveySource
     rows: pd.DataFrame
     coded: dict[str, tuple[list[str], np.ndarray, np.ndarray]]
@@ -265,18 +273,23 @@ def _survey(
     table: RawTable,
     source: SurveySource,
     instruments: dict[str, Instrument],
-    people: _People,
-    sessions: _Sessions,
+    people: People,
+    sessions: Sessions,
     ledger: Ledger,
     common: dict,
 ) -> _SurveyPart:
-    """Check one questionnaire export row by row and code its item cells."""
+    """Check one questionnaire export row by row and code its item cells.
+
+    ``common["missing"]`` holds the study's missing codes; the source's own are added to them.
+    """
+    name = table.name
+    extra = [*common.pop("missing", []), *source.missing_codes]
     rows = canonical_rows(table, "survey", source, ledger, **common)
     if source.wave is not None:
         rows["wave"] = source.wave
-    rows = _check_people(rows, source.file, source.columns["participant_id"], people, ledger)
+    rows = _check_people(rows, name, source.columns["participant_id"], people, ledger)
     if source.occasion == "session":
-        rows = _check_sessions(rows, source, sessions, people, ledger)
+        rows = check_sessions(rows, name, source, sessions, people, ledger)
     columns = item_columns(source, instruments)
     position = pd.Index(table.rows).get_indexer(rows.index)
     coded = {}
@@ -284,7 +297,8 @@ def _survey(
     for inst_id, mapping in columns.items():
         inst = instruments[inst_id]
         block = table.frame[list(mapping.values())]
-        cells = code_cells(block, [inst.response_set_of(i) for i in inst.items], source.csv.decimal, rows=position)
+        sets = [with_missing_codes(inst.response_set_of(i), extra) for i in inst.items]
+        cells = code_cells(block, sets, source.csv.decimal, rows=position)
         coded[inst_id] = (inst.item_ids(), cells.codes, cells.status)
         answered += (cells.status != NOT_ANSWERED).sum(axis=1)
         # an unrecognised answer may be anything typed into the cell (a name, a phone number): never copied
@@ -293,7 +307,7 @@ def _survey(
             for j in np.unique(c):
                 hit = r[c == j]
                 ledger.issue(
-                    source.file,
+                    name,
                     rows.index[hit],
                     block.columns[j],
                     rule,
@@ -302,8 +316,8 @@ def _survey(
                     redact=rule == "unrecognised",
                 )
     empty = answered == 0
-    ledger.exclude(source.file, rows.index[empty], "no_answers")
-    return _SurveyPart(source, rows, coded, answered)
+    ledger.exclude(name, rows.index[empty], "no_answers")
+    return _SurveyPart(name, source, rows, coded, answered)
 
 
 def _responses(
@@ -312,14 +326,16 @@ def _responses(
     """Settle duplicates across all files of an occasion; build responses and item_responses."""
     frames = []
     for n, part in enumerate(parts):
-        pending = ledger.pending(part.source.file).intersection(part.rows.index)
+        pending = ledger.pending(part.name).intersection(part.rows.index)
         frames.append(
             part.rows.loc[pending].assign(
                 _part=n, _row=pending, _answered=part.answered.loc[pending], _occasion=part.source.occasion
             )
         )
     allrows = pd.concat(frames) if frames else pd.DataFrame()
-    allrows["_key"] = allrows["wave"].where(allrows["_occasion"] == "wave", _norm(allrows["session_id"]))
+    if "skey" not in allrows:
+        allrows["skey"] = None
+    allrows["_key"] = allrows["wave"].where(allrows["_occasion"] == "wave", allrows["skey"])
     allrows = allrows.reset_index(drop=True)
     keep = params.duplicates
     by = {
@@ -331,7 +347,7 @@ def _responses(
     dup = ordered.duplicated(["pid", "_occasion", "_key"], keep="first" if keep == "first" else "last")
     for n, part in enumerate(parts):
         hit = ordered[dup & (ordered["_part"] == n)]
-        ledger.exclude(part.source.file, hit["_row"], "superseded_duplicate", detail=f"keep={keep}")
+        ledger.exclude(part.name, hit["_row"], "superseded_duplicate", detail=f"keep={keep}")
     kept = allrows.loc[ordered.index[~dup]].sort_values(["_part", "_row"], kind="stable").reset_index(drop=True)
     kept["response_id"] = np.arange(1, len(kept) + 1)
     months = {w: v.months for w, v in study.waves.items()}
@@ -342,8 +358,8 @@ def _responses(
             "occasion": kept["_occasion"].astype("string"),
             "wave": kept["wave"].astype("string"),
             "months": kept["wave"].map(months).astype(float),
-            "session": pseudo("session", kept["session_id"]),
-            "source_file": kept["_part"].map(lambda n: parts[n].source.file).astype("string"),
+            "session": pseudo("session", kept["skey"].astype(object).where(kept["skey"].notna(), None)),
+            "source_file": kept["_part"].map(lambda n: parts[n].name).astype("string"),
             "source_row": kept["_row"].astype("int64"),
             "submitted_at": pd.to_datetime(kept["submitted_at"]),
             "duration_seconds": kept["duration_seconds"].astype(float),
@@ -355,7 +371,7 @@ def _responses(
     inst_ids = sorted({inst for part in parts for inst in part.coded})
     chunks: list[tuple[np.ndarray, ...]] = []
     for n, part in enumerate(parts):
-        ledger.settle(part.source.file, kept.loc[kept["_part"] == n, "_row"], "clean", "")
+        ledger.settle(part.name, kept.loc[kept["_part"] == n, "_row"], "clean", "")
         who = responses["response_id"].to_numpy()[kept["_part"].to_numpy() == n]
         position = part.rows.index.get_indexer(kept.loc[kept["_part"] == n, "_row"])
         if not part.coded or not len(who):

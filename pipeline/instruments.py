@@ -32,8 +32,13 @@ The file format (see ``instruments/README.md`` for a worked example)::
         min_items: 4
         below_min: missing       # missing | flag
         direction: higher_better # higher_better | higher_worse
+        multiplier: 4            # optional: the combined score times this (WHO-5: sum x 4)
         cutoffs:
           - {operator: ">=", threshold: 50, label: {...}, source: "..."}
+    examples:                    # hand-worked answer sheets (checked by `intervisie instruments check`)
+      - answers: [5, 1, 4, 2, 3, 3]          # codes in item order; null = not answered
+        scores: {brs: 4.0}                   # expected score per scale; null = no score
+        working: "items 2, 4, 6 reversed (6 - s): 5 5 4 4 3 3; 24 / 6 = 4.0"
 """
 
 from __future__ import annotations
@@ -106,7 +111,23 @@ class Scale(_Strict):
     below_min: Literal["missing", "flag"] = "missing"
     direction: Literal["higher_better", "higher_worse"]
     level: Literal["individual", "group"] = "individual"
+    #: the combined score is multiplied by this (a published linear transform, e.g. WHO-5: raw sum x 4)
+    multiplier: float | None = Field(default=None, gt=0)
     cutoffs: list[Cutoff] = Field(default_factory=list)
+
+
+class Example(_Strict):
+    """A hand-worked answer sheet: the codes a respondent gave and the scores worked out by hand.
+
+    ``answers`` holds one code per item in questionnaire order (``None`` = not answered);
+    ``scores`` the expected score of some or all scales (``None`` = no score, too few items
+    answered), as a number or an arithmetic expression such as ``"300 / 7"``; ``working`` the
+    arithmetic in words.  :mod:`pipeline.instrument_examples` scores the sheet and compares.
+    """
+
+    answers: list[float | None]
+    scores: dict[str, float | str | None] = Field(min_length=1)
+    working: str = Field(min_length=1)
 
 
 class Instrument(_Strict):
@@ -127,6 +148,8 @@ class Instrument(_Strict):
     items: list[Item]
     scales: list[Scale]
     notes: str | None = None
+    #: hand-worked answer sheets (required by `intervisie instruments check`, see instruments/README.md)
+    examples: list[Example] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> Instrument:
@@ -203,6 +226,19 @@ def consistency_problems(inst: Instrument) -> list[tuple[Loc, str]]:
         sets = {inst.items[[i.id for i in inst.items].index(i)].response_set for i in scale.items if i in known}
         if len(sets) > 1 and scale.method in ("sum", "prorated_sum"):
             problems.append(((*loc, "method"), "a sum needs all its items on one response set"))
+    scale_ids = {s.id for s in inst.scales}
+    for n, example in enumerate(inst.examples):
+        loc = ("examples", n)
+        if len(example.answers) != len(inst.items):
+            problems.append(
+                (
+                    (*loc, "answers"),
+                    f"{len(example.answers)} answer(s) for the {len(inst.items)} items (one per item, null = not answered)",
+                )
+            )
+        for scale_id in example.scores:
+            if scale_id not in scale_ids:
+                problems.append(((*loc, "scores", scale_id), f"'{scale_id}' is not a scale of this instrument"))
     return problems
 
 
@@ -347,7 +383,7 @@ def _runaway_quote(text: str, mark: yaml.Mark | None) -> yaml.Mark | None:
 
 
 def _valid_parts(data: dict) -> dict:
-    """Return the response sets, items and scales of ``data`` that are valid on their own."""
+    """Return the response sets, items, scales and examples of ``data`` that are valid on their own."""
 
     def valid(model: type[BaseModel], value: object) -> BaseModel | None:
         try:
@@ -377,10 +413,16 @@ def _valid_parts(data: dict) -> dict:
         )
         for s in (scales if isinstance(scales, list) else [])
     ]
+    examples = data.get("examples")
+    parsed_examples = [
+        valid(Example, e) or Example.model_construct(answers=[None] * len(parsed_items), scores={}, working="")
+        for e in (examples if isinstance(examples, list) else [])
+    ]
     return {
         "response_sets": parsed_sets,
         "items": parsed_items,  # positions kept, so that problems point at the right line
         "scales": parsed_scales,
+        "examples": parsed_examples,
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import string
 from dataclasses import dataclass
 from itertools import repeat
 
@@ -29,7 +30,9 @@ def item_columns(survey: SurveySource, instruments: dict[str, Instrument]) -> di
     """Return ``{instrument id: {item id: export column}}`` for a survey description.
 
     A pattern names the column of item number ``n`` (1-based, questionnaire order) with
-    ``{n}``, or of item id ``x`` with ``{id}``; an explicit mapping names every item.
+    ``{n}``, or of item id ``x`` with ``{id}``; ``{n}`` takes a Python format spec for
+    zero-padded numbers (``Q{n:02d}`` -> ``Q01``, ``BRS[SQ{n:03d}]`` -> ``BRS[SQ001]``); a
+    literal brace is doubled (``{{``). An explicit mapping names every item.
     """
     out: dict[str, dict[str, str]] = {}
     problems = []
@@ -44,12 +47,11 @@ def item_columns(survey: SurveySource, instruments: dict[str, Instrument]) -> di
             )
             continue
         if isinstance(spec, str):
-            if "{n}" not in spec and "{id}" not in spec:
-                problems.append(f"pattern '{spec}' for '{inst_id}' has neither {{n}} nor {{id}}")
+            problem = pattern_problem(spec)
+            if problem:
+                problems.append(f"pattern '{spec}' for '{inst_id}': {problem}")
                 continue
-            out[inst_id] = {
-                it.id: spec.replace("{n}", str(n)).replace("{id}", it.id) for n, it in enumerate(inst.items, 1)
-            }
+            out[inst_id] = {it.id: spec.format(n=n, id=it.id) for n, it in enumerate(inst.items, 1)}
         else:
             absent = [i for i in inst.item_ids() if i not in spec]
             unknown = [i for i in spec if i not in inst.item_ids()]
@@ -60,6 +62,56 @@ def item_columns(survey: SurveySource, instruments: dict[str, Instrument]) -> di
     if problems:
         raise InputError(f"survey {survey.file} in study.yaml: " + "; ".join(problems))
     return out
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Return what is wrong with an item column pattern, or ``None`` when it is usable."""
+    try:
+        fields = [(name, spec, conv) for _t, name, spec, conv in string.Formatter().parse(pattern) if name is not None]
+    except ValueError as exc:
+        return f"{exc} (write a literal brace twice: {{{{ or }}}})"
+    names = {name for name, _s, _c in fields}
+    unknown = sorted(names - {"n", "id"})
+    if unknown:
+        return f"names {unknown}; only {{n}} (item number, e.g. {{n:02d}} for 01) and {{id}} (item id) are known"
+    if not names:
+        return "has neither {n} (item number) nor {id} (item id)"
+    try:
+        pattern.format(n=1, id="x")
+    except (ValueError, TypeError) as exc:
+        return f"{exc} (a number format is written like {{n:02d}})"
+    return None
+
+
+def with_missing_codes(rs: ResponseSet, extra: list[str | int]) -> ResponseSet:
+    """Return ``rs`` with the study's (or export's) missing codes added to the instrument's own.
+
+    Raises :class:`InputError` when a code is also a valid answer (a number in ``min..max`` or a
+    value label): it could not mean both.
+    """
+    if not extra:
+        return rs
+    labels = {t.casefold() for label in rs.labels.values() for t in (label.nl, label.en)}
+    clash = []
+    for code in extra:
+        number = _as_float(code)
+        if (number is not None and rs.min <= number <= rs.max) or str(code).strip().casefold() in labels:
+            clash.append(code)
+    if clash:
+        raise InputError(
+            f"study.yaml: missing_codes {clash} are also valid answers (codes {rs.min}..{rs.max} or a value label) "
+            "of an instrument's response set; remove them from `missing_codes:`"
+        )
+    codes = list(rs.missing_codes) + [c for c in extra if c not in rs.missing_codes]
+    codes = [int(c) if isinstance(c, str) and _as_float(c) is not None and float(c).is_integer() else c for c in codes]
+    return rs.model_copy(update={"missing_codes": codes})
+
+
+def _as_float(code: object) -> float | None:
+    try:
+        return float(str(code).strip())
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ RULES: dict[str, str] = {
     "wrong_type": "a value of the wrong type",
     "group_matches_arm": "an intervisie participant needs a group and a coach; a comparison participant has neither",
     "end_before_start": "the participant left intervisie (end_date) before they started (start_date)",
+    "arm_not_in_design": "a comparison-arm participant in a study whose design has no comparison cohort (design: {comparison: false})",
     "end_date_not_member": "a leaving date for a participant of the comparison cohort, who was never in intervisie",
     "not_a_date": "a date column holds something that is not a date in the declared format",
     "not_a_number": "a number column holds something that is not a number",

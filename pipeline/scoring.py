@@ -107,7 +107,10 @@ def score(responses: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
     Notes
     -----
     Reverse-keyed items are reversed on the scored values (:func:`scored_values`); each
-    scale is combined by its ``method`` (:func:`_aggregate`).
+    scale is combined by its ``method`` (:func:`_aggregate`) and, when the scale has a
+    ``multiplier`` ``c``, multiplied by it: WHO-5's percentage score is the raw sum times 4
+    (Topp et al. 2015, Psychother Psychosom 84:167-176), e.g. answers 5 4 3 2 1 sum to 15 and
+    score 60.
 
     Examples
     --------
@@ -132,6 +135,8 @@ def score(responses: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
         values = np.column_stack([scored[i] for i in scale.items])
         low, high = _value_range(instrument.response_set_of(by_id[scale.items[0]]))
         raw, n_answered = _aggregate(values, scale, low, high)
+        if scale.multiplier is not None:
+            raw = raw * scale.multiplier
         enough = n_answered >= scale.min_items
         status = np.where(enough, "ok", "too_few_items" if scale.below_min == "missing" else "scored_below_min")
         final = raw if scale.below_min == "flag" else np.where(enough, raw, np.nan)
@@ -148,3 +153,47 @@ def score(responses: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
             )
         )
     return pd.concat(parts)
+
+
+def score_range(inst: Instrument, scale: Scale) -> tuple[float, float]:
+    """Return the lowest and highest score a scale can take under its instrument's scoring rule.
+
+    With scored item values in :math:`[v_{lo}, v_{hi}]` (the response set's ``scores``, or its
+    codes), ``k`` items and at least ``m`` answered (``min_items``, or 1 when a score below
+    the minimum is only flagged):
+
+    * ``mean``: :math:`[v_{lo}, v_{hi}]`;
+    * ``sum``: :math:`[\\min(m v_{lo}, k v_{lo}), \\max(m v_{hi}, k v_{hi})]` (only answered items are added);
+    * ``prorated_sum``: :math:`[k v_{lo}, k v_{hi}]`;
+    * ``pomp``: :math:`100 (v - a) / (b - a)` at both ends, with ``[a, b]`` the range of the first
+      item's response set, as :func:`score` computes it (0-100 on one response set);
+
+    and both ends times the scale's ``multiplier`` ``c > 0`` when it has one.
+
+    Examples
+    --------
+    CBI (codes scored 100..0, mean) gives (0, 100); BRS (codes 1..5, mean) gives (1, 5); a Brief
+    COPE subscale (two items on 1..4, sum, ``min_items: 2``) gives (2, 8); WHO-5 (five items
+    0..5, sum, multiplier 4) gives (0, 100).
+
+    References
+    ----------
+    Cohen P, Cohen J, Aiken LS, West SG (1999). The problem of units and the circumstance for
+    POMP. Multivariate Behav Res 34:315-346 (the POMP metric).
+    """
+    by_id = {i.id: i for i in inst.items}
+    ranges = [_value_range(inst.response_set_of(by_id[item])) for item in scale.items]
+    low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    k = len(scale.items)
+    m = scale.min_items if scale.below_min == "missing" else 1
+    if scale.method == "mean":
+        ends = low, high
+    elif scale.method == "sum":
+        ends = min(m * low, k * low), max(m * high, k * high)
+    elif scale.method == "prorated_sum":
+        ends = k * low, k * high
+    else:
+        a, b = ranges[0]
+        ends = 100.0 * (low - a) / (b - a), 100.0 * (high - a) / (b - a)
+    c = 1.0 if scale.multiplier is None else scale.multiplier
+    return ends[0] * c, ends[1] * c

@@ -66,6 +66,17 @@ class Source(_Strict):
     ignore_columns: list[str] = Field(default_factory=list)
     #: date format of the date columns (``strftime`` codes); Excel dates need none
     date_format: str | None = None
+    #: answers that mean "no answer" in this export (e.g. LimeSurvey's ``Geen antwoord``), added to
+    #: the study's ``missing_codes`` and the instruments' own missing codes
+    missing_codes: list[str | int] = Field(default_factory=list)
+
+
+class SessionSource(Source):
+    """The session log: one row per session of a group."""
+
+    #: ``study``: every session ID is unique in the study; ``group``: sessions are numbered per group
+    #: (1, 2, 3 ... in every group, as coaches keep them), so a session is the pair (group, number)
+    session_id_scope: Literal["study", "group"] = "study"
 
 
 class SurveySource(Source):
@@ -167,8 +178,10 @@ class Study(_Strict):
     arms: dict[Literal["intervisie", "comparison"], Label] = Field(default_factory=lambda: dict(ARM_LABELS))
     design: DesignInfo = DesignInfo()
     outcomes: Outcomes | None = None
+    #: answers that mean "no answer" in every export of the study (added to the instruments' own)
+    missing_codes: list[str | int] = Field(default_factory=list)
     roster: Source
-    sessions: Source | None = None
+    sessions: SessionSource | None = None
     attendance: Source | None = None
     surveys: list[SurveySource]
 
@@ -198,6 +211,30 @@ class Study(_Strict):
             if survey.wave is not None and survey.wave not in self.waves:
                 raise ValueError(f"survey {survey.file}: wave '{survey.wave}' is not one of {list(self.waves)}")
         return self
+
+    @model_validator(mode="after")
+    def _distinct_tables(self) -> Study:
+        seen: dict[tuple[str, str | int], str] = {}
+        for role, source in self.sources():
+            where = (source.file, source.sheet if source.format == "xlsx" else 0)
+            if where in seen:
+                sheet = f", sheet {source.sheet!r}" if source.format == "xlsx" else ""
+                raise ValueError(
+                    f"{role} and {seen[where]} both read {source.file}{sheet}: two sources of one workbook "
+                    "need different `sheet:` values"
+                )
+            seen[where] = role
+        return self
+
+    @property
+    def session_scope(self) -> Literal["study", "group"]:
+        """Whether session IDs are unique in the study or only within a group (``sessions.session_id_scope``)."""
+        return self.sessions.session_id_scope if self.sessions is not None else "study"
+
+    def source_name(self, source: Source) -> str:
+        """The name a source goes by in the quality tables: its file, with the sheet when a file holds several."""
+        shared = sum(1 for _r, s in self.sources() if s.file == source.file) > 1
+        return f"{source.file} [{source.sheet}]" if shared else source.file
 
     def sources(self) -> list[tuple[str, Source]]:
         """Return every raw file of the study with its role."""

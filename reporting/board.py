@@ -1,342 +1,65 @@
 """The programme board report: the answer first, in plain Dutch (or English), from finished results.
 
 Each function returns Pandoc markdown for one section of ``reports/board.qmd``; the document's
-cells print them (``output: asis``).  Numbers come from the result tables as written; every
-table goes through disclosure control (:mod:`reporting.tables`).
+cells print them (``output: asis``).  Every sentence that depends on the study is made from its
+:class:`~pipeline.design.Design` (title, programmes, waves, arms, outcome names and directions)
+and from the result tables as written; a section whose results are absent says so in one
+sentence.  The tables are in :mod:`reporting.board_tables`.
 """
 
 from __future__ import annotations
 
-import io
-
 import pandas as pd
-from matplotlib.figure import Figure
 
+from pipeline.design import Design
 from reporting import fmt
-from reporting.results import Results, beneficial, effect_row, reading
-from reporting.tables import between_arms, reliable_change
-from reporting.texts import arm_name, factor_name, outcome_name, pick, programme_name
-
-LONG = "long:armintervisie"
+from reporting.effects import Effect, long_term_effect, needed_sizes, short_term_effect
+from reporting.results import Results, absent, beneficial, reading
+from reporting.texts import join_words, outcome_name, pick, programmes_phrase, short_months, wave_months
 
 
 def _l(nl: str, en: str, lang: str) -> str:
     return pick((nl, en), lang)
 
 
-def _estimate(value: float, low: float, high: float, lang: str, *, hidden: bool = False) -> str:
-    """``0,45 [0,25; 0,66]``, or one ``×`` when hidden."""
-    return fmt.HIDDEN if hidden else f"{fmt.num(value, 2, lang)} {fmt.ci(low, high, 2, lang)}"
+def estimate_text(effect: Effect, lang: str, *, symbol: str = "g") -> str:
+    """``g = 0,45 [0,24; 0,66]``, or in SD units ``0,45 SD [0,24; 0,66]`` (``×`` when hidden)."""
+    if effect.hidden:
+        return fmt.HIDDEN
+    value, ci = fmt.num(effect.estimate, 2, lang), fmt.ci(effect.low, effect.high, 2, lang)
+    return f"{value} SD {ci}" if symbol == "SD" else f"{symbol} = {value} {ci}"
 
 
-def outcomes(params: dict) -> list[str]:
-    """The primary, then the secondary outcomes of ``params.yaml`` (``analyses`` section)."""
-    section = params.get("analyses", {})
-    return [*section.get("primary", []), *section.get("secondary", [])]
+def effect_reading(effect: Effect | None, lang: str, *, short: bool = True) -> str:
+    """The plain reading of an effect (improvement, deterioration, no clear difference/change)."""
+    if effect is None:
+        return fmt.NONE
+    if effect.hidden:
+        return fmt.HIDDEN
+    return reading(effect.estimate, effect.low, effect.high, effect.better_higher, lang, std_effect=effect.std,
+                   short=short, change=not effect.between)  # fmt: skip
 
 
-def answer(res: Results, params: dict, lang: str) -> str:
-    """The answer in plain language: does it help, short and long term, for whom (bullets)."""
-    primary = params.get("analyses", {}).get("primary", [])
-    arms = between_arms(res)
-    effects = res.table("growth", "effects")
-    moderation = res.optional("growth", "moderation")
-    bullets = []
-    for scale in primary:
-        row = arms[(arms["outcome"] == scale) & (arms["programme"] == "all")]
-        if row.empty:
-            continue
-        r = row.iloc[0]
-        short = reading(r["g"], r["ci95_low"], r["ci95_high"], scale, lang)
-        long_row = effect_row(effects, scale, LONG)
-        long = (
-            reading(long_row["estimate"], long_row["ci95_low"], long_row["ci95_high"], scale, lang,
-                    std_effect=long_row["std_estimate"])
-            if long_row is not None else fmt.NONE
-        )  # fmt: skip
-        bullets.append(
-            _l(
-                f"**{outcome_name(scale, lang)}**: na 3 maanden een {short}; daarna per jaar een {long}.",
-                f"**{outcome_name(scale, lang)}**: after 3 months a {short}; after that, per year, a {long}.",
-                lang,
-            )
-        )
-    verdicts = [
-        beneficial(r["g"], r["ci95_low"], r["ci95_high"], r["outcome"])
-        for _, r in arms[(arms["programme"] == "all") & arms["outcome"].isin(primary)].iterrows()
-    ]
-    if verdicts and all(v is True for v in verdicts):
-        lead = _l(
-            "**Ja: intervisie helpt.** Deelnemers gaan er op de hoofduitkomsten duidelijk meer op vooruit dan de "
-            "vergelijkingsgroep, vooral in de eerste drie maanden; daarna blijft het verschil kleiner bestaan.",
-            "**Yes: intervisie helps.** On the primary outcomes participants improve clearly more than the comparison "
-            "group, mostly in the first three months; after that a smaller difference remains.",
-            lang,
-        )
-    elif any(v is True for v in verdicts):
-        lead = _l("**Deels**: intervisie helpt op een deel van de hoofduitkomsten.",
-                  "**In part**: intervisie helps on some of the primary outcomes.", lang)  # fmt: skip
-    else:
-        lead = _l("**Nog niet aangetoond**: op de hoofduitkomsten is geen duidelijk effect gevonden.",
-                  "**Not shown**: no clear effect was found on the primary outcomes.", lang)  # fmt: skip
-    if moderation is not None and not moderation.empty:
-        sub = moderation[moderation["outcome"].isin(primary)]
-        differs = sub[sub["p_val"] < 0.05]
-        ps = ", ".join(f"{outcome_name(o, lang)} {fmt.pval(p, lang)}" for o, p in zip(sub["outcome"], sub["p_val"], strict=True))
-        if differs.empty:
-            bullets.append(_l(
-                f"**Voor wie**: er is geen aanwijzing dat het effect verschilt tussen coschappen, a(n)ios en "
-                f"buitenlandse artsen (toets op verschil: {ps}).",
-                f"**For whom**: there is no sign that the effect differs between clerkship students, residents and "
-                f"foreign-trained doctors (test for a difference: {ps}).",
-                lang,
-            ))  # fmt: skip
-        else:
-            bullets.append(_l(f"**Voor wie**: het effect verschilt per programma ({ps}); zie de tabel per programma.",
-                              f"**For whom**: the effect differs by programme ({ps}); see the table by programme.",
-                              lang))  # fmt: skip
-    return lead + "\n\n" + "\n".join(f"- {b}" for b in bullets) + "\n"
-
-
-def effects_table(res: Results, params: dict, lang: str) -> str:
-    """Every outcome: the short-term difference (Hedges' g) and the yearly difference after, with a reading."""
-    arms = between_arms(res)
-    effects = res.table("growth", "effects")
-    rows = []
-    for scale in outcomes(params):
-        hit = arms[(arms["outcome"] == scale) & (arms["programme"] == "all")]
-        if hit.empty:
-            continue
-        r = hit.iloc[0]
-        lr = effect_row(effects, scale, LONG)
-        long_cells = [fmt.NONE, fmt.NONE]
-        if lr is not None:
-            long_cells = [
-                f"{fmt.num(lr['std_estimate'], 2, lang)} {fmt.ci(lr['std_ci95_low'], lr['std_ci95_high'], 2, lang)}",
-                reading(lr["estimate"], lr["ci95_low"], lr["ci95_high"], scale, lang, std_effect=lr["std_estimate"],
-                        short=True),
-            ]
-        rows.append([
-            outcome_name(scale, lang),
-            _estimate(r["g"], r["ci95_low"], r["ci95_high"], lang, hidden=bool(r["suppressed"])),
-            reading(r["g"], r["ci95_low"], r["ci95_high"], scale, lang, short=True),
-            *long_cells,
-        ])  # fmt: skip
-    header = [
-        _l("Uitkomst", "Outcome", lang),
-        _l("Na 3 maanden: g [95%-BI]", "After 3 months: g [95% CI]", lang),
-        _l("Lezing", "Reading", lang),
-        _l("Per jaar daarna [95%-BI]", "Per year after [95% CI]", lang),
-        _l("Lezing", "Reading", lang),
-    ]
-    caption = _l(
-        "Verschil tussen intervisie en vergelijkingsgroep. g: verschil in verandering in standaarddeviaties "
-        "(Hedges' g; 0,2 klein, 0,5 middelgroot, 0,8 groot). Per jaar: extra verandering per jaar na de eerste "
-        "3 maanden, in standaarddeviaties bij de start. Bij burn-out is een negatief getal gunstig. "
-        "BI: betrouwbaarheidsinterval; de lezing spreekt van verbetering of verslechtering alleen als het BI 0 niet bevat.",
-        "Difference between intervisie and the comparison group. g: difference in change in standard deviations "
-        "(Hedges' g; 0.2 small, 0.5 medium, 0.8 large). Per year: extra change per year after the first 3 months, "
-        "in baseline standard deviations. For burnout a negative number is good. CI: confidence interval; the reading "
-        "speaks of an improvement or deterioration only when the CI does not include zero.",
-        lang,
-    )
-    return fmt.table(header, rows, align="lrlrl", widths=[26, 20, 26, 20, 26], caption=caption)
-
-
-def by_programme_table(res: Results, params: dict, lang: str) -> str:
-    """Hedges' g per programme for the primary outcomes (cells about < min_cell people hidden)."""
-    arms = between_arms(res)
-    primary = params.get("analyses", {}).get("primary", [])
-    rows = []
-    for _, r in arms[arms["outcome"].isin(primary)].iterrows():
-        rows.append([
-            outcome_name(r["outcome"], lang),
-            programme_name(r["programme"], lang),
-            fmt.count(r["n_a"], hidden=pd.isna(r["n_a"])),
-            fmt.count(r["n_b"], hidden=pd.isna(r["n_b"])),
-            _estimate(r["g"], r["ci95_low"], r["ci95_high"], lang, hidden=bool(r["suppressed"])),
-        ])  # fmt: skip
-    header = [_l("Uitkomst", "Outcome", lang), _l("Programma", "Programme", lang), "n intervisie",
-              _l("n vergelijking", "n comparison", lang), _l("g [95%-BI]", "g [95% CI]", lang)]  # fmt: skip
-    caption = _l(
-        "Effect na 3 maanden per programma. × = niet getoond: gaat over minder dan 5 personen of zou zo'n getal "
-        "verraden.",
-        "Effect after 3 months by programme. × = not shown: about fewer than 5 people, or would reveal such a number.",
-        lang,
-    )
-    return fmt.table(header, rows, align="llrrr", widths=[30, 26, 12, 12, 22], caption=caption)
-
-
-def reliable_change_table(res: Results, params: dict, lang: str) -> str:
-    """Shares improved / unchanged / deteriorated beyond measurement error, per primary outcome and arm."""
-    table = reliable_change(res)
-    primary = params.get("analyses", {}).get("primary", [])
-    part = table[(table["programme"] == "all") & table["scale"].isin(primary)]
-    rows = []
-    for (scale, arm), cells in part.groupby(["scale", "arm"], sort=False):
-        by = cells.set_index("category")
-        shares = [
-            fmt.pct(by.loc[c, "share"], lang, hidden=bool(by.loc[c, "suppressed"])) if c in by.index else fmt.NONE
-            for c in ("improved", "unchanged", "deteriorated")
-        ]
-        n = cells["n"].iloc[0]
-        rows.append([outcome_name(scale, lang), arm_name(arm, lang), *shares, fmt.count(n, hidden=pd.isna(n))])
-    header = [_l("Uitkomst", "Outcome", lang), _l("Groep", "Group", lang), _l("Verbeterd", "Improved", lang),
-              _l("Gelijk", "Unchanged", lang), _l("Verslechterd", "Deteriorated", lang), "n"]  # fmt: skip
-    caption = _l(
-        "Betrouwbare verandering na 3 maanden (Jacobson-Truax): aandeel deelnemers dat meer veranderde dan de "
-        "meetfout verklaart. × = niet getoond (minder dan 5 personen).",
-        "Reliable change after 3 months (Jacobson-Truax): share of participants who changed more than measurement "
-        "error explains. × = not shown (fewer than 5 people).",
-        lang,
-    )
-    return fmt.table(header, rows, align="llrrrr", widths=[30, 22, 12, 12, 12, 8], caption=caption)
-
-
-def trajectory_png(res: Results, params: dict, lang: str) -> bytes:
-    """Estimated means per wave with 95% CIs for the primary outcomes, one panel each (PNG bytes)."""
-    means = res.table("growth", "wave_means")
-    primary = params.get("analyses", {}).get("primary", [])
-    fig = Figure(figsize=(7.0, 2.8), dpi=150)
-    axes = fig.subplots(1, max(1, len(primary)), squeeze=False)[0]
-    colours = {"intervisie": "#1b6ca8", "comparison": "#b5651d"}
-    for ax, scale in zip(axes, primary, strict=False):
-        part = means[means["outcome"] == scale].sort_values("months")
-        for arm, rows in part.groupby("arm", sort=True):
-            colour = colours.get(str(arm), "grey")
-            ax.plot(rows["months"], rows["estimate"], marker="o", color=colour, label=arm_name(str(arm), lang))
-            ax.fill_between(rows["months"], rows["ci95_low"], rows["ci95_high"], color=colour, alpha=0.18, lw=0)
-        ax.set_title(outcome_name(scale, lang), fontsize=9)
-        ax.set_xlabel(_l("maanden na de start", "months since baseline", lang), fontsize=8)
-        ax.set_xticks(sorted(part["months"].unique()))
-        ax.tick_params(labelsize=8)
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(frameon=False, fontsize=7)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
-
-
-def drivers(res: Results, params: dict, lang: str, *, top: int = 8) -> str:
-    """The implementation factors with a clear effect, ranked by the evidence per outcome (``factors_ranked.csv``)."""
-    outcomes_order = outcomes(params)
-    ranked = res.optional("implementation", "factors_ranked")
-    if ranked is None or ranked.empty:
-        return _l(
-            "De analyse van de implementatiefactoren (coach, structuur, veiligheid, groepssamenstelling) is nog niet "
-            "beschikbaar; dit deel verschijnt zodra die stap van de pijplijn is gedraaid.",
-            "The analysis of implementation factors (coach, structure, safety, group composition) is not available "
-            "yet; this part appears once that step of the pipeline has run.",
-            lang,
-        ) + "\n"
-    clear = ranked[ranked["direction"].isin(["promoting", "hindering"])].copy()
-    order = {o: i for i, o in enumerate(outcomes_order)}
-    clear["order"] = clear["outcome"].map(order).fillna(len(order))
-    rows = []
-    for _, r in clear.sort_values(["order", "rank"]).head(top).iterrows():
-        rows.append([
-            str(int(r["rank"])),
-            factor_name(str(r["factor"]), str(r["level"]), lang),
-            outcome_name(str(r["outcome"]), lang),
-            f"{fmt.num(r['effect'], 2, lang)} {fmt.ci(r['ci_low'], r['ci_high'], 2, lang)}",
-            direction_word(str(r["direction"]), lang),
-        ])  # fmt: skip
-    header = ["#", _l("Factor", "Factor", lang), _l("Uitkomst", "Outcome", lang),
-              _l("Effect [95%-BI]", "Effect [95% CI]", lang), _l("Werking", "Acts as", lang)]  # fmt: skip
-    caption = _l(
-        "Factoren met een duidelijk effect (BI zonder 0), per uitkomst gerangschikt naar de sterkte van het bewijs "
-        "(#: rang). Effect: extra verandering in de eerste 3 maanden, in punten van de uitkomst, per "
-        "standaarddeviatie van de beoordeling (aanwezigheid: alle vs geen sessies); positief = gunstig, ook bij "
-        "burn-out (dan: minder burn-out).",
-        "Factors with a clear effect (CI without zero), ranked per outcome by the strength of the evidence "
-        "(#: rank). Effect: extra change over the first 3 months, in points of the outcome, per standard deviation "
-        "of the rating (attendance: all vs no sessions); positive = favourable, for burnout too (then: less burnout).",
-        lang,
-    )
-    return fmt.table(header, rows, align="lllrl", widths=[4, 34, 26, 20, 16], caption=caption)
-
-
-def direction_word(direction: str, lang: str) -> str:
-    """Promoting / hindering in the reader's language (other values as written)."""
-    words = {
-        "promoting": ("bevorderend", "promoting"),
-        "hindering": ("belemmerend", "hindering"),
-        "unclear": ("onduidelijk", "unclear"),
-    }
-    return pick(words[direction], lang) if direction in words else direction
-
-
-def data_quality(res: Results, params: dict, lang: str) -> str:
-    """One paragraph: response, retention, differences between dropouts and stayers, reliability."""
-    flow = res.table("quality", "response_flow")
-    roster = int(flow.loc[flow["stage"] == "roster", "n"].sum())
-    metrics = res.metrics("quality")
-    waves = params.get("analyses", {}).get("waves", [])
-    last = waves[-1] if waves else "t3"
-    keep_i = metrics.get(f"retention_intervisie_{last}")
-    keep_c = metrics.get(f"retention_comparison_{last}")
-    base = res.table("quality", "baseline_differences")
-    differs = base[base["p_val"] < 0.05]
-    rel = res.metrics("reliability")
-    threshold = params.get("analyses", {}).get("reliability_threshold", 0.7)
-    reliability = res.table("reliability", "reliability")
-    primary = params.get("analyses", {}).get("primary", [])
-    overall = reliability[(reliability["programme"] == "all") & reliability["scale"].isin(primary)]
-    primary_ok = not overall.empty and not overall["flag_below_threshold"].astype(bool).any()
-    closing = (
-        _l("de hoofduitkomsten zijn op elke meting betrouwbaar gemeten (zie de methodenbijlage).",
-           "the primary outcomes were measured reliably at every wave (see the methods appendix).", lang)
-        if primary_ok else
-        _l("let op: niet alle hoofduitkomsten zijn op elke meting betrouwbaar gemeten (zie de methodenbijlage).",
-           "note: not every primary outcome was measured reliably at every wave (see the methods appendix).", lang)
+def title(design: Design, lang: str) -> str:
+    """The title block: the study's title (level-1 heading) and a one-line lead made from its design."""
+    horizon = short_months(design, lang)
+    span = (
+        _l(f"op korte termijn ({horizon}) en lange termijn (tot {wave_months(design, design.last_wave, 'nl')})",
+           f"short term ({horizon}) and long term (up to {wave_months(design, design.last_wave, 'en')})", lang)
+        if design.long_term else _l(f"op korte termijn ({horizon})", f"short term ({horizon})", lang)
     )  # fmt: skip
-    return _l(
-        f"Op de roosters stonden {roster} deelnemers. Bij de laatste meting deed nog {fmt.pct(keep_i, lang)} van de "
-        f"intervisiegroep en {fmt.pct(keep_c, lang)} van de vergelijkingsgroep mee. Wie uitviel verschilde bij de "
-        f"start in {len(differs)} van de {len(base)} vergelijkingen van wie bleef; de modellen gebruiken alle "
-        f"beschikbare metingen, wat klopt zolang uitval samenhangt met eerder gemeten scores. "
-        f"Van de {rel.get('scales_checked', fmt.NONE)} schalen haalden er in {rel.get('scale_waves_below_threshold', fmt.NONE)} "
-        f"combinaties van meting en programma de betrouwbaarheidsgrens (alfa {fmt.num(threshold, 2, lang)}) niet; "
-        f"{closing}",
-        f"The rosters listed {roster} participants. At the last wave {fmt.pct(keep_i, lang)} of the intervisie group "
-        f"and {fmt.pct(keep_c, lang)} of the comparison group still took part. Those who dropped out differed at "
-        f"baseline in {len(differs)} of {len(base)} comparisons from those who stayed; the models use every "
-        f"available measurement, which is right as long as dropout depends on scores measured before. "
-        f"Of the {rel.get('scales_checked', fmt.NONE)} scales, {rel.get('scale_waves_below_threshold', fmt.NONE)} "
-        f"combinations of wave and programme fell below the reliability line (alpha {fmt.num(threshold, 2, lang)}); "
-        f"{closing}",
-        lang,
-    ) + "\n"
-
-
-def caveats(lang: str) -> str:
-    """One paragraph: what the results can and cannot say."""
-    return _l(
-        "Deelnemers zijn niet door loting aan intervisie toegewezen. Het effect is gemeten als verschil in "
-        "verandering tussen de groepen, zodat verschillen bij de start niet meetellen, maar groepen kunnen om "
-        "andere redenen verschillend veranderen. Alle uitkomsten zijn zelfrapportage. Er zijn veel uitkomsten "
-        "getoetst: de hoofduitkomsten (veerkracht, werkgerelateerde burn-out) zijn vooraf gekozen, de andere zijn "
-        "ondersteunend en gecorrigeerd voor meervoudig toetsen (methodenbijlage). Uitkomsten over minder dan "
-        "5 personen worden nooit getoond.",
-        "Participants were not allocated to intervisie at random. The effect is measured as the difference in "
-        "change between the groups, so differences at baseline do not count, but groups may change differently "
-        "for other reasons. All outcomes are self-reported. Many outcomes were tested: the primary outcomes "
-        "(resilience, work-related burnout) were chosen beforehand, the others are supportive and corrected for "
-        "multiple testing (methods appendix). Numbers about fewer than 5 people are never shown.",
-        lang,
-    ) + "\n"
-
-
-def title(lang: str) -> str:
-    """The title block (a level-1 heading and a one-line lead)."""
-    return _l(
-        "# Werkt intervisie? Rapport voor de programmaraad\n\n"
-        "Intervisie voor coassistenten, a(n)ios en buitenlandse artsen: effecten op korte en lange termijn.\n",
-        "# Does intervisie work? Report for the programme board\n\n"
-        "Intervisie for clerkship students, residents and foreign-trained doctors: short- and long-term effects.\n",
-        lang,
-    )
+    who = programmes_phrase(design, lang)
+    if design.has_comparison:
+        lead = _l(f"Rapport voor de programmaraad. Intervisie voor {who}: effecten {span}, vergeleken met een "
+                  "vergelijkingsgroep.",
+                  f"Report for the programme board. Intervisie for {who}: {span} effects, compared with a comparison "
+                  "group.", lang)  # fmt: skip
+    else:
+        lead = _l(f"Rapport voor de programmaraad. Intervisie voor {who}: verandering {span} bij de deelnemers "
+                  "(zonder vergelijkingsgroep).",
+                  f"Report for the programme board. Intervisie for {who}: {span} change among participants (no "
+                  "comparison group).", lang)  # fmt: skip
+    return f"# {design.title}\n\n{lead}\n"
 
 
 def heading(key: str, lang: str) -> str:
@@ -344,6 +67,7 @@ def heading(key: str, lang: str) -> str:
     headings = {
         "answer": ("Het antwoord", "The answer"),
         "effects": ("De effecten in één tabel", "The effects in one table"),
+        "changes": ("De veranderingen in één tabel", "The changes in one table"),
         "trajectories": ("Verloop over de tijd", "Over time"),
         "programmes": ("Per programma", "By programme"),
         "reliable": ("Hoeveel deelnemers veranderden echt?", "How many participants really changed?"),
@@ -354,31 +78,241 @@ def heading(key: str, lang: str) -> str:
     return f"## {pick(headings[key], lang)}\n"
 
 
-def trajectory_caption(lang: str) -> str:
-    """The caption under the trajectory figure."""
-    return _l(
-        "*Figuur: geschatte gemiddelden per meting met 95%-betrouwbaarheidsinterval (groeimodel), "
-        "intervisie en vergelijkingsgroep.*",
-        "*Figure: estimated means per wave with 95% confidence intervals (growth model), intervisie and comparison "
-        "group.*",
-        lang,
-    ) + "\n"
+def _lead(design: Design, shorts: list[Effect], longs: list[Effect], lang: str) -> str:
+    """The first sentence: does it help (or: did participants change), from the primary outcomes."""
+    horizon = short_months(design, lang)
+    verdicts = {e.outcome: beneficial(e.estimate, e.low, e.high, e.better_higher) for e in shorts if not e.hidden}
+    good = [outcome_name(design, o, lang) for o, v in verdicts.items() if v is True]
+    bad = [outcome_name(design, o, lang) for o, v in verdicts.items() if v is False]
+    if design.has_comparison:
+        if verdicts and len(good) == len(verdicts):
+            lead = _l(f"**Ja: intervisie helpt.** Op de hoofduitkomsten gaan deelnemers er in de eerste {horizon} duidelijk "
+                      "meer op vooruit dan de vergelijkingsgroep.",
+                      f"**Yes: intervisie helps.** On the primary outcomes participants improve clearly more than the "
+                      f"comparison group over the first {horizon}.", lang)  # fmt: skip
+        elif good:
+            lead = _l(f"**Deels**: intervisie helpt op een deel van de hoofduitkomsten ({join_words(good, 'nl')}).",
+                      f"**In part**: intervisie helps on some of the primary outcomes ({join_words(good, 'en')}).", lang)  # fmt: skip
+        elif bad:
+            lead = _l(f"**Let op**: op {join_words(bad, 'nl')} gaat de intervisiegroep er minder op vooruit dan de "
+                      "vergelijkingsgroep.",
+                      f"**Note**: on {join_words(bad, 'en')} the intervisie group does worse than the comparison group.",
+                      lang)  # fmt: skip
+        else:
+            lead = _l("**Nog niet aangetoond**: op de hoofduitkomsten is geen duidelijk effect gevonden.",
+                      "**Not shown**: no clear effect was found on the primary outcomes.", lang)  # fmt: skip
+        return lead + _long_clause(design, longs, lang, between=True)
+    lead = _l("Deze studie heeft geen vergelijkingsgroep: ze laat zien hoe deelnemers aan intervisie veranderden, "
+              "niet of die verandering door intervisie komt.",
+              "This study has no comparison group: it shows how intervisie participants changed, not whether the "
+              "change is due to intervisie.", lang)  # fmt: skip
+    if verdicts and len(good) == len(verdicts):
+        first = _l(f"**Deelnemers gingen erop vooruit**: op de hoofduitkomsten verbeterden zij duidelijk in de eerste "
+                   f"{horizon}.",
+                   f"**Participants improved**: on the primary outcomes they improved clearly over the first {horizon}.",
+                   lang)  # fmt: skip
+    elif good:
+        first = _l(f"**Deels**: deelnemers verbeterden op een deel van de hoofduitkomsten ({join_words(good, 'nl')}).",
+                   f"**In part**: participants improved on some of the primary outcomes ({join_words(good, 'en')}).", lang)  # fmt: skip
+    elif bad:
+        first = _l(f"**Let op**: op {join_words(bad, 'nl')} gingen deelnemers erop achteruit.",
+                   f"**Note**: on {join_words(bad, 'en')} participants got worse.", lang)  # fmt: skip
+    else:
+        first = _l("**Geen duidelijke verandering** op de hoofduitkomsten.",
+                   "**No clear change** on the primary outcomes.", lang)  # fmt: skip
+    return f"{first} {lead}" + _long_clause(design, longs, lang, between=False)
 
 
-def multiplicity(res: Results, lang: str, *, term: str = "short:armintervisie") -> str:
-    """One sentence: which short-term effects hold after correction for multiple testing."""
-    table = res.optional("sensitivity", "multiplicity")
-    if table is None or table.empty:
+def _long_clause(design: Design, longs: list[Effect], lang: str, *, between: bool) -> str:
+    """What happens after the short-term wave (nothing when the design has no later wave)."""
+    shown = [e for e in longs if not e.hidden]
+    if not design.long_term or not shown:
         return ""
-    part = table[table["term"] == term]
-    primary, secondary = part[part["family"] == "primary"], part[part["family"] != "primary"]
-    held = [outcome_name(o, lang) for o in primary.loc[primary["reject"].astype(bool), "outcome"]]
-    n_sec, k_sec = len(secondary), int(secondary["reject"].astype(bool).sum())
-    names = ", ".join(held) if held else _l("geen", "none", lang)
-    return _l(
-        f"Na correctie voor meervoudig toetsen houden de effecten na 3 maanden stand voor de hoofduitkomsten: "
-        f"{names} ({len(held)} van {len(primary)}); van de ondersteunende uitkomsten {k_sec} van {n_sec}.",
-        f"After correction for multiple testing the effects after 3 months hold for the primary outcomes: "
-        f"{names} ({len(held)} of {len(primary)}); of the supporting outcomes {k_sec} of {n_sec}.",
+    verdicts = [beneficial(e.estimate, e.low, e.high, e.better_higher) for e in shown]
+    subject = _l("het verschil", "the difference", lang) if between else _l("de uitkomsten", "the outcomes", lang)
+    if all(v is True for v in verdicts):
+        return _l(f" Daarna groeit {subject} verder.", f" After that {subject} keeps growing.", lang)  # fmt: skip
+    if all(v is None for v in verdicts):
+        return _l(f" Daarna verandert {subject} niet duidelijk meer.", f" After that {subject} no longer changes clearly.",
+                  lang)  # fmt: skip
+    return _l(" Wat daarna gebeurt, verschilt per uitkomst (zie de tabel).",
+              " What happens after that differs by outcome (see the table).", lang)  # fmt: skip
+
+
+def answer(res: Results, design: Design, lang: str) -> str:
+    """The answer in plain language: does it help, short and long term, for whom (bullets)."""
+    shorts = [e for o in design.primary if (e := short_term_effect(res, design, o)) is not None]
+    longs = [e for o in design.primary if (e := long_term_effect(res, design, o)) is not None]
+    if not shorts:
+        return absent(res, "change" if design.has_comparison else "growth", lang,
+                      what=("Het effect op de hoofduitkomsten", "The effect on the primary outcomes"))  # fmt: skip
+    horizon = short_months(design, lang)
+    symbol = "g" if design.has_comparison else "SD"
+    bullets = []
+    long_by = {e.outcome: e for e in longs}
+    for effect in shorts:
+        text = f"**{outcome_name(design, effect.outcome, lang)}**: " + _l("na", "after", lang) + f" {horizon}: " + (
+            f"{effect_reading(effect, lang)} ({estimate_text(effect, lang, symbol=symbol)})")
+        if design.long_term:
+            later = long_by.get(effect.outcome)
+            if later is not None:
+                text += _l("; daarna per jaar: ", "; after that, per year: ", lang) + (
+                    f"{effect_reading(later, lang)} ({estimate_text(later, lang, symbol='SD')})")
+            else:
+                text += _l("; de verandering daarna is niet geschat", "; the change after that was not estimated", lang)
+        bullets.append(text + ".")
+    bullets += [w for e in shorts if e.wide and (w := too_small(res, design, e, lang))]
+    who = for_whom(res, design, lang)
+    if who:
+        bullets.append(who)
+    return _lead(design, shorts, longs, lang) + "\n\n" + "\n".join(f"- {b}" for b in bullets) + "\n"
+
+
+def too_small(res: Results, design: Design, effect: Effect, lang: str) -> str:
+    """The study was too small to tell: the CI spans benefit and harm; the numbers a decision would need.
+
+    The numbers are read from ``power/sample_size.csv`` (participants to enrol per arm, and
+    groups, for each effect size of ``analyses.power.effect_sizes``); nothing is computed here.
+    """
+    name = outcome_name(design, effect.outcome, lang)
+    benefit, harm = (effect.std_high, -effect.std_low) if effect.better_higher else (-effect.std_low, effect.std_high)
+    text = _l(
+        f"**{name}: te klein om te beslissen.** Het 95%-betrouwbaarheidsinterval loopt van een verbetering van "
+        f"{fmt.num(benefit, 2, lang)} tot een verslechtering van {fmt.num(harm, 2, lang)} standaarddeviatie: deze "
+        "studie was te klein om te zeggen of het helpt of schaadt.",
+        f"**{name}: too small to tell.** The 95% confidence interval runs from an improvement of "
+        f"{fmt.num(benefit, 2, lang)} to a deterioration of {fmt.num(harm, 2, lang)} standard deviations: this study was "
+        "too small to tell whether it helps or harms.",
         lang,
-    ) + "\n"
+    )
+    sizes = needed_sizes(res, effect.outcome)
+    if sizes is None:
+        return text + _l(" Hoeveel deelnemers een besluit nodig heeft, is niet berekend (zie de methodenbijlage).",
+                         " How many participants a decision would need was not computed (see the methods appendix).",
+                         lang)  # fmt: skip
+    per_arm = _l(" per arm", " per arm", lang) if design.has_comparison else ""
+    what = _l("een verschil", "a difference", lang) if design.has_comparison else _l("een verandering", "a change", lang)
+    parts = [
+        _l(f"{fmt.count(r['n_enrol'])} deelnemers{per_arm} voor {what} van {fmt.num(r['effect_d'], 2, lang)} SD",
+           f"{fmt.count(r['n_enrol'])} participants{per_arm} for {what} of {fmt.num(r['effect_d'], 2, lang)} SD",
+           lang)
+        + ("" if pd.isna(r.get("groups_needed")) else _l(f" ({fmt.count(r['groups_needed'])} groepen)",
+                                                         f" ({fmt.count(r['groups_needed'])} groups)", lang))
+        for _, r in sizes.iterrows()
+    ]  # fmt: skip
+    r0 = sizes.iloc[0]
+    alpha = fmt.num(r0.get("alpha", 0.05), 2, lang)
+    power = fmt.pct(r0.get("power", 0.8), lang)
+    intro = _l(f" Om het te beslissen (alfa {alpha}, power {power}, uitval meegerekend) zijn in te schrijven: ",
+               f" To decide it (alpha {alpha}, power {power}, dropout accounted for) a study would enrol ", lang)  # fmt: skip
+    tail = "" if design.has_comparison else _l(
+        "; dat toont verandering binnen de groep aan, niet dat die door intervisie komt (daarvoor is een "
+        "vergelijkingsgroep nodig)",
+        "; that shows change within the group, not that it is due to intervisie (which needs a comparison group)", lang)  # fmt: skip
+    return text + intro + join_words(parts, lang) + tail + "."
+
+
+def for_whom(res: Results, design: Design, lang: str) -> str:
+    """One bullet: does the effect (or the change) differ between the study's programmes?"""
+    if not design.several_programmes:
+        return ""
+    moderation = res.usable("growth", "moderation", ("outcome", "p_val"))
+    if moderation is None:
+        return ""
+    sub = moderation[moderation["outcome"].isin(design.primary) & moderation["p_val"].notna()]
+    if sub.empty:
+        return ""
+    ps = ", ".join(f"{outcome_name(design, o, lang)} {fmt.pval(p, lang)}"
+                   for o, p in zip(sub["outcome"], sub["p_val"], strict=True))  # fmt: skip
+    what = _l("het effect", "the effect", lang) if design.has_comparison else _l("de verandering", "the change", lang)
+    who = programmes_phrase(design, lang)
+    if (sub["p_val"] < 0.05).any():
+        return _l(f"**Voor wie**: {what} verschilt per programma ({ps}); zie de tabel per programma.",
+                  f"**For whom**: {what} differs by programme ({ps}); see the table by programme.", lang)  # fmt: skip
+    return _l(f"**Voor wie**: er is geen aanwijzing dat {what} verschilt tussen {who} (toets op verschil: {ps}).",
+              f"**For whom**: there is no sign that {what} differs between {who} (test for a difference: {ps}).", lang)  # fmt: skip
+
+
+def data_quality(res: Results, design: Design, params: dict, lang: str) -> str:
+    """One paragraph: response, retention per arm, dropouts vs stayers, reliability."""
+    flow = res.usable("quality", "response_flow", ("stage", "n"))
+    if flow is None:
+        return absent(res, "quality", lang, what=("De beschrijving van respons en uitval", "The account of response and dropout"))
+    roster = int(flow.loc[flow["stage"] == "roster", "n"].sum())
+    metrics = res.metrics("quality")
+    last = design.last_wave
+    kept = [(a, metrics.get(f"retention_{a.id}_{last}")) for a in reversed(design.arms)]
+    kept = [f"{fmt.pct(v, lang)} ({a.label(lang)})" for a, v in kept if v is not None]
+    sentences = [_l(f"Op de roosters stonden {roster} deelnemers.", f"The rosters listed {roster} participants.", lang)]
+    if kept:
+        sentences.append(_l(f"Bij de laatste meting ({wave_months(design, last, 'nl')}) deed nog mee: {join_words(kept, 'nl')}.",
+                            f"Still taking part at the last wave ({wave_months(design, last, 'en')}): {join_words(kept, 'en')}.",
+                            lang))  # fmt: skip
+    base = res.usable("quality", "baseline_differences", ("p_val",))
+    if base is not None:
+        differs = int((base["p_val"] < 0.05).sum())
+        sentences.append(_l(
+            f"Wie uitviel verschilde bij de start in {differs} van de {len(base)} vergelijkingen van wie bleef; de "
+            "modellen gebruiken alle beschikbare metingen, wat klopt zolang uitval samenhangt met eerder gemeten scores.",
+            f"Those who dropped out differed at baseline in {differs} of {len(base)} comparisons from those who stayed; "
+            "the models use every available measurement, which is right as long as dropout depends on scores measured "
+            "before.", lang))  # fmt: skip
+    reliability = res.usable("reliability", "reliability", ("programme", "scale", "flag_below_threshold"))
+    if reliability is not None:
+        rel = res.metrics("reliability")
+        threshold = (params.get("analyses") or {}).get("reliability_threshold", 0.7)
+        overall = reliability[(reliability["programme"] == "all") & reliability["scale"].isin(design.primary)]
+        ok = not overall.empty and not overall["flag_below_threshold"].astype(bool).any()
+        sentences.append(_l(
+            f"Van de {rel.get('scales_checked', fmt.NONE)} schalen haalden er in {rel.get('scale_waves_below_threshold', fmt.NONE)} "
+            f"combinaties van meting en programma de betrouwbaarheidsgrens (alfa {fmt.num(threshold, 2, lang)}) niet; ",
+            f"Of the {rel.get('scales_checked', fmt.NONE)} scales, {rel.get('scale_waves_below_threshold', fmt.NONE)} "
+            f"combinations of wave and programme fell below the reliability line (alpha {fmt.num(threshold, 2, lang)}); ",
+            lang) + (
+            _l("de hoofduitkomsten zijn op elke meting betrouwbaar gemeten (zie de methodenbijlage).",
+               "the primary outcomes were measured reliably at every wave (see the methods appendix).", lang) if ok else
+            _l("let op: niet alle hoofduitkomsten zijn op elke meting betrouwbaar gemeten (zie de methodenbijlage).",
+               "note: not every primary outcome was measured reliably at every wave (see the methods appendix).", lang)))  # fmt: skip
+    return " ".join(sentences) + "\n"
+
+
+def caveats(design: Design, lang: str, *, min_cell: int = 5) -> str:
+    """One paragraph: what the results can and cannot say, for this design."""
+    assignment = {
+        "randomised": ("Deelnemers zijn door loting aan intervisie of de vergelijkingsgroep toegewezen.",
+                       "Participants were allocated to intervisie or the comparison group at random."),
+        "cluster_randomised": ("Groepen zijn door loting aan intervisie of de vergelijkingsgroep toegewezen.",
+                               "Groups were allocated to intervisie or the comparison group at random."),
+    }
+    parts = []
+    if not design.has_comparison:
+        parts.append(_l(
+            "Er is geen vergelijkingsgroep. Verandering binnen de intervisiegroep kan ook komen door de tijd, de "
+            "opleiding zelf of terugkeer naar het gemiddelde; ze is geen effect van intervisie.",
+            "There is no comparison group. Change within the intervisie group may also come from time, training itself "
+            "or regression to the mean; it is not an effect of intervisie.", lang))  # fmt: skip
+    elif design.assignment in assignment:
+        parts.append(pick(assignment[design.assignment], lang))
+    else:
+        parts.append(_l(
+            "Deelnemers zijn niet door loting aan intervisie toegewezen. Het effect is gemeten als verschil in "
+            "verandering tussen de groepen, zodat verschillen bij de start niet meetellen, maar groepen kunnen om "
+            "andere redenen verschillend veranderen.",
+            "Participants were not allocated to intervisie at random. The effect is measured as the difference in "
+            "change between the groups, so differences at baseline do not count, but groups may change differently "
+            "for other reasons.", lang))  # fmt: skip
+    parts.append(_l("Alle uitkomsten zijn zelfrapportage.", "All outcomes are self-reported.", lang))
+    primary = join_words([outcome_name(design, o, lang) for o in design.primary], lang)
+    if design.secondary:
+        parts.append(_l(
+            f"Er zijn veel uitkomsten getoetst: de hoofduitkomsten ({primary}) zijn vooraf gekozen, de andere zijn "
+            "ondersteunend en gecorrigeerd voor meervoudig toetsen (methodenbijlage).",
+            f"Many outcomes were tested: the primary outcomes ({primary}) were chosen beforehand, the others are "
+            "supportive and corrected for multiple testing (methods appendix).", lang))  # fmt: skip
+    else:
+        parts.append(_l(f"De hoofduitkomsten ({primary}) zijn vooraf gekozen.",
+                        f"The primary outcomes ({primary}) were chosen beforehand.", lang))  # fmt: skip
+    parts.append(_l(f"Uitkomsten over minder dan {min_cell} personen worden nooit getoond.",
+                    f"Numbers about fewer than {min_cell} people are never shown.", lang))  # fmt: skip
+    return " ".join(parts) + "\n"
+

@@ -1,62 +1,62 @@
 """The round-table handout ("Samen leren wat werkt"): factors, instruments, what a programme needs.
 
 Each function returns Pandoc markdown for one section of ``reports/handout.qmd`` (Dutch by
-default), read from finished results: ranked implementation factors and the Cox model of
-leaving, reliability and responsiveness per instrument, and the sample sizes the study's own
-variance estimates imply (``results/power``).
+default), read from finished results and named from the study's design: ranked implementation
+factors and the Cox model of leaving, reliability and responsiveness per instrument, and the
+sample sizes the study's own variance estimates imply (``results/power``).  A section whose
+results are absent prints one sentence instead.
 """
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
+from pipeline.design import Design
 from reporting import fmt
-from reporting.board import direction_word, outcomes
-from reporting.results import Results
-from reporting.texts import factor_name, outcome_name, pick
+from reporting.board_tables import direction_word
+from reporting.results import Results, absent
+from reporting.texts import factor_name, outcome_name, pick, programme_name, short_months, wave_months
 
-#: Cox model terms (survival/cox.csv) in words
-COX_TERMS = {
-    "cbi_work_z": ("werkgerelateerde burn-out bij de start (per SD)", "work-related burnout at baseline (per SD)"),
-    "coach_quality_z": ("kwaliteit van de coach (per SD)", "coach quality (per SD)"),
-    "psysafety_z": ("psychologische veiligheid (per SD)", "psychological safety (per SD)"),
-    "format_online": ("online in plaats van fysiek", "online rather than in person"),
-    "programme_anios": ("a(n)ios (t.o.v. coschappen)", "residents (vs clerkships)"),
-    "programme_buitenlandse_artsen": ("buitenlandse artsen (t.o.v. coschappen)", "foreign-trained doctors (vs clerkships)"),
-}
 #: responsiveness classes of the standardised response mean (Husted et al. 2000; Cohen 1988 bounds)
 SRM_GOOD, SRM_FAIR = 0.5, 0.2
+#: the canonical meeting formats of the roster (docs/canonical-form.md)
+FORMATS = {"online": ("online in plaats van fysiek", "online rather than in person"),
+           "in_person": ("fysiek in plaats van online", "in person rather than online")}  # fmt: skip
+_PERIOD = re.compile(r"^(?P<term>.+)_months_(?P<start>[0-9.]+)_(?P<end>[0-9.]+|plus)$")
 
 
 def _l(nl: str, en: str, lang: str) -> str:
     return pick((nl, en), lang)
 
 
-def factors(res: Results, params: dict, lang: str) -> str:
+def factors(res: Results, design: Design, lang: str) -> str:
     """Promoting and hindering factors, strongest evidence first, and the factors without a clear effect."""
-    ranked = res.optional("implementation", "factors_ranked")
-    if ranked is None or ranked.empty:
-        return _l("*De analyse van de implementatiefactoren is nog niet beschikbaar.*\n",
-                  "*The analysis of implementation factors is not available yet.*\n", lang)  # fmt: skip
+    ranked = res.usable("implementation", "factors_ranked", ("factor", "level", "outcome", "direction", "p_val", "effect"))
+    if ranked is None:
+        return absent(res, "implementation", lang,
+                      what=("De analyse van de implementatiefactoren", "The analysis of implementation factors"))  # fmt: skip
     clear = ranked[ranked["direction"].isin(["promoting", "hindering"])].sort_values("p_val")
     rows = [
-        [factor_name(str(r["factor"]), str(r["level"]), lang), outcome_name(str(r["outcome"]), lang),
+        [factor_name(str(r["factor"]), str(r["level"]), lang), outcome_name(design, str(r["outcome"]), lang),
          f"{fmt.num(r['effect'], 2, lang)} {fmt.ci(r['ci_low'], r['ci_high'], 2, lang)}",
          fmt.pval(r["p_val"], lang).removeprefix("p = ").removeprefix("p "),
          direction_word(str(r["direction"]), lang)]
         for _, r in clear.iterrows()
     ]  # fmt: skip
+    horizon = short_months(design, lang)
     table = fmt.table(
         [_l("Factor", "Factor", lang), _l("Uitkomst", "Outcome", lang), _l("Effect [95%-BI]", "Effect [95% CI]", lang),
          "p", _l("Werking", "Acts as", lang)],
         rows, align="llrrl", widths=[34, 28, 20, 10, 12],
         caption=_l("Factoren met een duidelijk effect, het sterkste bewijs (kleinste p) bovenaan. Effect: extra "
-                   "verandering in de eerste 3 maanden in punten van de uitkomst per SD van de beoordeling; "
-                   "positief = gunstig (bij burn-out: minder burn-out).",
+                   f"verandering in de eerste {horizon} in punten van de uitkomst per SD van de beoordeling; "
+                   "positief = gunstig (ook waar een lagere score beter is).",
                    "Factors with a clear effect, strongest evidence (smallest p) first. Effect: extra change over "
-                   "the first 3 months in points of the outcome per SD of the rating; positive = favourable (for "
-                   "burnout: less burnout).", lang),
-    )  # fmt: skip
+                   f"the first {horizon} in points of the outcome per SD of the rating; positive = favourable (also "
+                   "where a lower score is better).", lang),
+    ) if rows else _l("Geen factor had een duidelijk effect.\n", "No factor had a clear effect.\n", lang)  # fmt: skip
     unclear = sorted(set(ranked["factor"]) - set(clear["factor"]))
     names = ", ".join(factor_name(f, "", lang) for f in unclear)
     tail = _l(f"Geen duidelijk effect (BI bevat 0 voor elke uitkomst): {names}.",
@@ -64,13 +64,47 @@ def factors(res: Results, params: dict, lang: str) -> str:
     return table + "\n" + tail + "\n"
 
 
-def leaving(res: Results, lang: str) -> str:
+def cox_term(design: Design, term: str, terms: list[str], lang: str) -> str:
+    """A Cox model term in words, named from the design (a term it does not know is printed as written).
+
+    ``<scale>_z``: a baseline score (an outcome) or a group mean of ratings, per SD;
+    ``programme_<id>``: the programme against the reference programme (the one without a term);
+    ``format_<value>``: the meeting format; ``..._months_<a>_<b>``: the term in a period of follow-up.
+    """
+    period = ""
+    match = _PERIOD.match(term)
+    if match:
+        term = match["term"]
+        end = match["end"]
+        period = (_l(f"; na {match['start']} maanden", f"; after {match['start']} months", lang) if end == "plus" else
+                  _l(f"; {match['start']}-{end} maanden", f"; {match['start']}-{end} months", lang))  # fmt: skip
+    base = [_PERIOD.match(t)["term"] if _PERIOD.match(t) else t for t in terms]
+    if term.endswith("_z") and term.removesuffix("_z") in design.scales:
+        scale = term.removesuffix("_z")
+        name = outcome_name(design, scale, lang)
+        if scale in design.outcomes():
+            return _l(f"{name} bij de start (per SD)", f"{name} at baseline (per SD)", lang) + period
+        return _l(f"{name}, groepsgemiddelde (per SD)", f"{name}, group mean (per SD)", lang) + period
+    if term.startswith("programme_") and term.removeprefix("programme_") in design.programme_ids:
+        named = {t.removeprefix("programme_") for t in base if t.startswith("programme_")}
+        reference = [p for p in design.programme_ids if p not in named]
+        name = programme_name(design, term.removeprefix("programme_"), lang)
+        if len(reference) == 1:
+            name += _l(f" (t.o.v. {programme_name(design, reference[0], 'nl')})",
+                       f" (vs {programme_name(design, reference[0], 'en')})", lang)  # fmt: skip
+        return name + period
+    if term.startswith("format_") and term.removeprefix("format_") in FORMATS:
+        return pick(FORMATS[term.removeprefix("format_")], lang) + period
+    return term.replace("_", " ") + period
+
+
+def leaving(res: Results, design: Design, lang: str) -> str:
     """What keeps participants in intervisie: the primary Cox model of leaving, in words."""
-    cox = res.optional("survival", "cox")
-    if cox is None or cox.empty:
-        return _l("*De analyse van uitval is nog niet beschikbaar.*\n", "*The analysis of leaving is not available yet.*\n",
-                  lang)  # fmt: skip
+    cox = res.usable("survival", "cox", ("term", "hr", "ci_low", "ci_high", "primary"))
+    if cox is None:
+        return absent(res, "survival", lang, what=("De analyse van uitval", "The analysis of leaving"))
     primary = cox[cox["primary"].astype(bool)]
+    terms = [str(t) for t in primary["term"]]
     rows = []
     for _, r in primary.iterrows():
         if r["ci_high"] < 1:
@@ -79,8 +113,8 @@ def leaving(res: Results, lang: str) -> str:
             word = _l("meer uitval", "more leaving", lang)
         else:
             word = _l("geen duidelijk verschil", "no clear difference", lang)
-        name = pick(COX_TERMS[r["term"]], lang) if r["term"] in COX_TERMS else str(r["term"])
-        rows.append([name, f"{fmt.num(r['hr'], 2, lang)} {fmt.ci(r['ci_low'], r['ci_high'], 2, lang)}", word])
+        rows.append([cox_term(design, str(r["term"]), terms, lang),
+                     f"{fmt.num(r['hr'], 2, lang)} {fmt.ci(r['ci_low'], r['ci_high'], 2, lang)}", word])  # fmt: skip
     return fmt.table(
         [_l("Kenmerk", "Characteristic", lang), _l("Hazard ratio [95%-BI]", "Hazard ratio [95% CI]", lang),
          _l("Betekenis", "Meaning", lang)],
@@ -91,33 +125,37 @@ def leaving(res: Results, lang: str) -> str:
     )  # fmt: skip
 
 
-def instruments(res: Results, params: dict, lang: str) -> str:
+def instruments(res: Results, design: Design, params: dict, lang: str) -> str:
     """Per outcome instrument: reliability at baseline, responsiveness (SRM in intervisie) and a verdict."""
-    analyses = params.get("analyses", {})
-    threshold = float(analyses.get("reliability_threshold", 0.7))
-    reliability = res.table("reliability", "reliability")
-    base = reliability[(reliability["programme"] == "all") & (reliability["wave"] == analyses.get("baseline", "t0"))]
-    srm = res.table("change", "responsiveness")
-    srm = srm[(srm["programme"] == "all") & (srm["arm"] == "intervisie")]
+    threshold = float((params.get("analyses") or {}).get("reliability_threshold", 0.7))
+    reliability = res.usable("reliability", "reliability", ("scale", "wave", "programme", "alpha"))
+    srm = res.usable("change", "responsiveness", ("outcome", "arm", "programme", "srm", "ci95_low", "ci95_high"))
+    if reliability is None and srm is None:
+        return absent(res, "reliability", lang, what=("De beoordeling van de instrumenten", "The appraisal of the instruments"))
+    base = (reliability[(reliability["programme"] == "all") & (reliability["wave"] == design.baseline)]
+            if reliability is not None else pd.DataFrame(columns=["scale", "alpha"]))  # fmt: skip
+    srm = (srm[(srm["programme"] == "all") & (srm["arm"] == "intervisie")] if srm is not None
+           else pd.DataFrame(columns=["outcome", "srm", "ci95_low", "ci95_high"]))  # fmt: skip
     rows = []
-    for scale in outcomes(params):
+    for scale in design.outcomes():
         a = base.loc[base["scale"] == scale, "alpha"]
         s = srm[srm["outcome"] == scale]
         alpha = float(a.iloc[0]) if not a.empty else float("nan")
         value = float(s["srm"].iloc[0]) if not s.empty else float("nan")
-        rows.append([outcome_name(scale, lang), fmt.num(alpha, 2, lang),
+        rows.append([outcome_name(design, scale, lang), fmt.num(alpha, 2, lang),
                      f"{fmt.num(value, 2, lang)} {fmt.ci(s['ci95_low'].iloc[0], s['ci95_high'].iloc[0], 2, lang)}"
                      if not s.empty else fmt.NONE,
                      verdict(alpha, value, threshold, lang)])  # fmt: skip
+    horizon = short_months(design, lang)
     return fmt.table(
         [_l("Uitkomst (instrument)", "Outcome (instrument)", lang), _l("Betrouwbaarheid (alfa)", "Reliability (alpha)", lang),
          _l("Gevoeligheid (SRM) [95%-BI]", "Responsiveness (SRM) [95% CI]", lang), _l("Oordeel", "Verdict", lang)],
         rows, align="lrrl", widths=[32, 16, 26, 30],
         caption=_l(
             f"Betrouwbaarheid bij de start (Cronbachs alfa; grens {fmt.num(threshold, 2, lang)}) en gevoeligheid voor "
-            "verandering in de intervisiegroep na 3 maanden (standardised response mean: 0,2 matig, 0,5 goed).",
+            f"verandering in de intervisiegroep na {horizon} (standardised response mean: 0,2 matig, 0,5 goed).",
             f"Reliability at baseline (Cronbach's alpha; line {fmt.num(threshold, 2, lang)}) and responsiveness in the "
-            "intervisie group after 3 months (standardised response mean: 0.2 fair, 0.5 good).", lang),
+            f"intervisie group after {horizon} (standardised response mean: 0.2 fair, 0.5 good).", lang),
     )  # fmt: skip
 
 
@@ -134,32 +172,41 @@ def verdict(alpha: float, srm: float, threshold: float, lang: str) -> str:
     return _l("betrouwbaar, weinig gevoelig", "reliable, hardly responsive", lang)
 
 
-def sample_sizes(res: Results, params: dict, lang: str) -> str:
-    """Participants and groups per arm a programme needs, from the study's own variance estimates."""
-    sizes = res.optional("power", "sample_size")
-    components = res.optional("power", "components")
-    if sizes is None or components is None:
-        return _l("*De berekening van benodigde aantallen is nog niet beschikbaar.*\n",
-                  "*The sample-size calculation is not available yet.*\n", lang)  # fmt: skip
-    primary = params.get("analyses", {}).get("primary", [])
-    part = sizes[sizes["outcome"].isin(primary)]
-    horizon = {"short": ("3 maanden", "3 months"), "long": ("24 maanden", "24 months")}
-    components = components.set_index(["outcome", "horizon"])
+def sample_sizes(res: Results, design: Design, lang: str) -> str:
+    """Participants and groups per arm a programme needs, from the study's own variance estimates.
+
+    One block of rows per horizon the design has: the short-term wave, and the last wave when it
+    comes later (a two-wave design has no long-term rows).
+    """
+    sizes = res.usable("power", "sample_size", ("outcome", "horizon", "wave", "basis", "effect_d", "n_enrol"))
+    if sizes is None:
+        return absent(res, "power", lang, what=("De berekening van benodigde aantallen", "The sample-size calculation"))
+    components = res.usable("power", "components", ("outcome", "horizon", "icc_change"))
+    horizons = ["short", "long"] if design.long_term else ["short"]
+    part = sizes[sizes["outcome"].isin(design.primary) & sizes["horizon"].isin(horizons)]
+    icc = components.set_index(["outcome", "horizon"])["icc_change"] if components is not None else pd.Series(dtype=float)
     rows = []
     for _, r in part.iterrows():
         d = f"d = {fmt.num(abs(r['effect_d']), 2, lang)}"
         basis = f"{_l('gevonden', 'observed', lang)}: {d}" if r["basis"] == "observed" else d
-        term = horizon.get(str(r["horizon"]), (str(r["horizon"]), str(r["horizon"])))
+        wave = str(r["wave"])
+        when = wave_months(design, wave, lang) if wave in design.wave_ids else wave
         key = (r["outcome"], r["horizon"])
-        icc = components.loc[key, "icc_change"] if key in components.index else float("nan")
-        rows.append([outcome_name(str(r["outcome"]), lang), pick(term, lang), basis, fmt.num(icc, 2, lang),
-                     fmt.pct(r["retention"], lang), fmt.count(r["n_enrol"]), fmt.count(r["groups_needed"])])  # fmt: skip
+        rows.append([outcome_name(design, str(r["outcome"]), lang), when, basis,
+                     fmt.num(icc.get(key, float("nan")), 2, lang), fmt.pct(r.get("retention"), lang),
+                     fmt.count(r["n_enrol"]), fmt.count(r.get("groups_needed"))])  # fmt: skip
+    per_arm = " per arm" if design.has_comparison else ""
+    within = "" if design.has_comparison else _l(
+        " Zonder vergelijkingsgroep gaat het om verandering binnen één groep (voor-na); om een effect van intervisie "
+        "aan te tonen is een vergelijkingsgroep nodig.",
+        " Without a comparison group these are for change within one group (before-after); showing an effect of "
+        "intervisie needs a comparison group.", lang)  # fmt: skip
     alpha = float(sizes["alpha"].iloc[0]) if "alpha" in sizes else 0.05
     power = float(sizes["power"].iloc[0]) if "power" in sizes else 0.8
-    table = fmt.table(
+    return fmt.table(
         [_l("Uitkomst", "Outcome", lang), _l("Termijn", "Horizon", lang), _l("Te vinden effect", "Effect to detect", lang),
-         "ICC", _l("Behoud", "Retention", lang), _l("Deelnemers per arm", "Participants per arm", lang),
-         _l("Groepen per arm", "Groups per arm", lang)],
+         "ICC", _l("Behoud", "Retention", lang), _l("Deelnemers", "Participants", lang) + per_arm,
+         _l("Groepen", "Groups", lang) + per_arm],
         rows, align="llrrrrr", widths=[28, 12, 18, 8, 10, 14, 12],
         caption=_l(
             f"Benodigde aantallen (in te schrijven) voor een toets met alfa {fmt.num(alpha, 2, lang)} en power "
@@ -167,22 +214,19 @@ def sample_sizes(res: Results, params: dict, lang: str) -> str:
             "binnen een groep; behoud = aandeel dat de meting nog invult (uitval is meegerekend).",
             f"Numbers to enrol for a test at alpha {fmt.num(alpha, 2, lang)} with {fmt.pct(power, lang)} power, from "
             "this study's own estimates: ICC = similarity of change within a group; retention = share still "
-            "answering (dropout is accounted for).", lang),
+            "answering (dropout is accounted for).", lang) + within,
     )  # fmt: skip
-    return table
 
 
-def intro(lang: str) -> str:
-    """Title and the three questions of the round table."""
-    return _l(
-        "# Samen leren wat werkt: intervisie in de opleiding\n\n"
-        "Handout voor de rondetafel. Drie vragen, beantwoord met de gegevens van deze studie: welke factoren "
-        "bevorderen of belemmeren intervisie, welke meetinstrumenten bleken betrouwbaar en gevoelig voor "
-        "verandering, en wat heeft een programma nodig om effecten goed te meten?\n",
-        "# Learning together what works: intervisie in medical training\n\n"
-        "Handout for the round table. Three questions, answered with this study's data: which factors promote or "
-        "hinder intervisie, which instruments proved reliable and sensitive to change, and what does a programme "
-        "need to measure effects well?\n",
+def intro(design: Design, lang: str) -> str:
+    """Title (the study's) and the three questions of the round table."""
+    return f"# {design.title}\n\n" + _l(
+        "**Samen leren wat werkt.** Handout voor de rondetafel. Drie vragen, beantwoord met de gegevens van deze "
+        "studie: welke factoren bevorderen of belemmeren intervisie, welke meetinstrumenten bleken betrouwbaar en "
+        "gevoelig voor verandering, en wat heeft een programma nodig om effecten goed te meten?\n",
+        "**Learning together what works.** Handout for the round table. Three questions, answered with this study's "
+        "data: which factors promote or hinder intervisie, which instruments proved reliable and sensitive to change, "
+        "and what does a programme need to measure effects well?\n",
         lang,
     )
 
@@ -197,25 +241,34 @@ def heading(key: str, lang: str) -> str:
     return f"## {pick(headings[key], lang)}\n"
 
 
-def needs(res: Results, params: dict, lang: str) -> str:
-    """Waves and instruments a programme needs, from this study's results (bullets)."""
-    analyses = params.get("analyses", {})
-    metrics = res.metrics("quality")
-    waves = analyses.get("waves", [])
-    last = waves[-1] if waves else "t3"
-    keep = metrics.get(f"retention_intervisie_{last}")
-    return _l(
-        f"- **Metingen**: de start, na 3 maanden (daar zit het grootste deel van het effect) en minstens één meting "
-        f"daarna om te zien of het effect blijft; bij de laatste meting deed nog {fmt.pct(keep, lang)} van de "
-        "intervisiegroep mee: reken op uitval.\n"
-        "- **Instrumenten**: kies de instrumenten die hierboven *betrouwbaar en gevoelig* zijn.\n"
-        "- **Vergelijkingsgroep**: zonder vergelijkingsgroep is niet te zeggen of verandering door intervisie komt.\n"
+def needs(res: Results, design: Design, lang: str) -> str:
+    """Waves, instruments, a comparison group and numbers a programme needs, from this study (bullets)."""
+    horizon = short_months(design, lang)
+    keep = res.metrics("quality").get(f"retention_intervisie_{design.last_wave}")
+    last = wave_months(design, design.last_wave, lang)
+    kept = "" if keep is None else _l(
+        f"; bij de laatste meting ({last}) deed nog {fmt.pct(keep, lang)} van de intervisiegroep mee: reken op uitval",
+        f"; at the last wave ({last}) {fmt.pct(keep, lang)} of the intervisie group still took part: expect dropout", lang)  # fmt: skip
+    if design.long_term:
+        waves = _l(f"- **Metingen**: de start, na {horizon} en minstens één meting daarna om te zien of het effect blijft{kept}.\n",
+                   f"- **Waves**: baseline, {horizon} and at least one wave after that to see whether the effect lasts{kept}.\n",
+                   lang)  # fmt: skip
+    else:
+        waves = _l(f"- **Metingen**: deze studie mat alleen bij de start en na {horizon}; zonder latere meting is niet te "
+                   f"zien of het effect blijft{kept}.\n",
+                   f"- **Waves**: this study measured only at baseline and after {horizon}; without a later wave it cannot "
+                   f"show whether the effect lasts{kept}.\n", lang)  # fmt: skip
+    comparison = (
+        _l("- **Vergelijkingsgroep**: zonder vergelijkingsgroep is niet te zeggen of verandering door intervisie komt.\n",
+           "- **Comparison group**: without one, change cannot be attributed to intervisie.\n", lang)
+        if design.has_comparison else
+        _l("- **Vergelijkingsgroep**: deze studie had er geen, dus is niet te zeggen of de verandering door intervisie "
+           "komt; een volgende meting heeft er een nodig.\n",
+           "- **Comparison group**: this study had none, so the change cannot be attributed to intervisie; a next "
+           "study needs one.\n", lang)
+    )  # fmt: skip
+    return waves + _l(
+        "- **Instrumenten**: kies de instrumenten die hierboven *betrouwbaar en gevoelig* zijn.\n",
+        "- **Instruments**: choose those marked *reliable and responsive* above.\n", lang) + comparison + _l(
         "- **Aantallen**: deelnemers in dezelfde groep lijken op elkaar; de tabel rekent daarmee en met de uitval.\n",
-        f"- **Waves**: baseline, 3 months (where most of the effect lies) and at least one wave after that to see "
-        f"whether it lasts; at the last wave {fmt.pct(keep, lang)} of the intervisie group still took part: expect "
-        "dropout.\n"
-        "- **Instruments**: choose those marked *reliable and responsive* above.\n"
-        "- **Comparison group**: without one, change cannot be attributed to intervisie.\n"
-        "- **Numbers**: members of one group resemble each other; the table accounts for that and for dropout.\n",
-        lang,
-    )
+        "- **Numbers**: members of one group resemble each other; the table accounts for that and for dropout.\n", lang)  # fmt: skip

@@ -1,8 +1,9 @@
 """The methods appendix (English, technical): every table a methodologist needs to check the results.
 
 Each function returns Pandoc markdown for one section of ``reports/methods.qmd``, read from the
-finished result tables; sections of stages that have not run say so instead of failing.
-Counts and statistics about fewer than ``min_cell`` people are hidden (``×``).
+finished result tables and named from the study's design; sections whose results are absent
+say so (with the stage's reason) instead of failing.  Counts and statistics about fewer than
+``min_cell`` people are hidden (``×``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from reporting import fmt
-from reporting.results import Results
+from pipeline.design import Design
+from reporting import fmt, methods_text
+from reporting.results import Results, absent
 from reporting.suppress import Margin, suppress
 from reporting.tables import between_arms, per_programme, response_flow
-from reporting.texts import outcome_name, programme_name
+from reporting.texts import arm_name, months, outcome_name, programme_name
 
 Column = tuple[str, Callable[[pd.Series], str]]
 #: how a printed number starts (numbers, CIs, hidden or missing cells, "< 0.001")
@@ -33,12 +35,12 @@ def frame(rows: pd.DataFrame, columns: Sequence[Column], *, caption: str | None 
 
 def align_for(body: Sequence[Sequence[str]], n: int) -> str:
     """Right-align the columns that hold only numbers (after the first), left-align text."""
-    return "".join("r" if i and all(_NUMERIC.match(row[i]) for row in body) else "l" for i in range(n))
+    return "".join("r" if i and body and all(_NUMERIC.match(row[i]) for row in body) else "l" for i in range(n))
 
 
-def missing_stage(stage: str) -> str:
-    """The sentence a section prints when its stage has not run."""
-    return f"*The `{stage}` stage has not written its results yet; this section fills in once it has run.*\n"
+def missing_stage(res: Results, stage: str, what: str | None = None) -> str:
+    """The sentence a section prints when its results are absent (with the stage's reason when it gave one)."""
+    return absent(res, stage, LANG, what=(what, what) if what else None)
 
 
 def n_cell(column: str) -> Callable[[pd.Series], str]:
@@ -57,154 +59,205 @@ def p_cell(column: str = "p_val") -> Callable[[pd.Series], str]:
     return lambda r: fmt.pval(r[column], LANG).removeprefix("p = ").removeprefix("p ")
 
 
-def outcome_cell(column: str = "outcome") -> Callable[[pd.Series], str]:
-    return lambda r: outcome_name(str(r[column]), LANG)
+def outcome_cell(design: Design, column: str = "outcome") -> Callable[[pd.Series], str]:
+    return lambda r: outcome_name(design, str(r[column]), LANG)
 
 
-def flow(res: Results) -> str:
+def arm_cell(design: Design, column: str = "arm") -> Callable[[pd.Series], str]:
+    return lambda r: arm_name(design, str(r[column]), LANG)
+
+
+def _ordered(table: pd.DataFrame, design: Design, column: str = "outcome") -> pd.DataFrame:
+    """Rows in the design's order of outcomes (primary first), others after."""
+    order = {o: i for i, o in enumerate(design.outcomes())}
+    return table.assign(_order=table[column].map(order).fillna(len(order))).sort_values("_order", kind="stable")
+
+
+def _index(named: Sequence, key: str) -> int:
+    """The position of ``key`` among the design's arms or programmes (unknown ones last)."""
+    ids = [n.id for n in named]
+    return ids.index(key) if key in ids else len(ids)
+
+
+def flow(res: Results, design: Design) -> str:
     """Participants on the roster and answering each wave, per arm and programme."""
+    if res.usable("quality", "response_flow", ("arm", "programme", "stage", "n")) is None:
+        return missing_stage(res, "quality", "The response flow")
     table = response_flow(res)
     wide = table.pivot_table(index=["arm", "programme"], columns="stage", values="n", aggfunc="first", dropna=False)
-    stages = [s for s in ("roster", "t0", "t1", "t2", "t3") if s in wide.columns]
+    stages = [s for s in ("roster", *design.wave_ids) if s in wide.columns]
     rows = [
-        [arm, programme_name(programme, LANG), *(fmt.count(wide.loc[(arm, programme), s], hidden=pd.isna(wide.loc[(arm, programme), s]))
-                           for s in stages)]
-        for arm, programme in wide.index
+        [arm_name(design, arm, LANG), programme_name(design, programme, LANG),
+         *(fmt.count(wide.loc[(arm, programme), s], hidden=pd.isna(wide.loc[(arm, programme), s])) for s in stages)]
+        for arm, programme in sorted(wide.index, key=lambda k: (_index(design.arms, k[0]), _index(design.programmes, k[1])))
     ]  # fmt: skip
-    return fmt.table(["Arm", "Programme", *stages], rows, align="ll" + "r" * len(stages),
-                     caption="Response flow: people on the roster and answering each wave (× = hidden, < 5 people).")  # fmt: skip
+    headers = ["Roster" if s == "roster" else design.wave(s).label_en for s in stages]
+    return fmt.table(["Arm", "Programme", *headers], rows, align="ll" + "r" * len(stages),
+                     caption=f"Response flow: people on the roster and answering each wave (× = hidden, < {res.min_cell} "
+                     "people).")  # fmt: skip
 
 
-def missing_patterns(res: Results) -> str:
-    """Wave-response patterns (1 = answered) per arm, with disclosure control."""
-    table = res.table("quality", "missing_patterns")
-    table["pattern"] = table["pattern"].astype(str).str.zfill(4)
+def missing_patterns(res: Results, design: Design) -> str:
+    """Wave-response patterns (1 = answered, one digit per wave of the design) per arm, with disclosure control."""
+    table = res.usable("quality", "missing_patterns", ("arm", "pattern", "n", "share"))
+    if table is None:
+        return missing_stage(res, "quality", "The missing-data patterns")
+    table = table.copy()
+    table["pattern"] = table["pattern"].astype(str).str.zfill(len(design.waves))
     shown = suppress(table, count="n", values=["share"], keys=("arm", "pattern"), margins=(Margin("pattern"),),
                      min_cell=res.min_cell)  # fmt: skip
+    waves = "".join(f"`{w}`" if i == 0 else f"-`{w}`" for i, w in enumerate(design.wave_ids))
     return frame(
         shown,
-        [("Arm", lambda r: str(r["arm"])), ("Pattern t0-t3", lambda r: f"`{r['pattern']}`"), ("n", n_cell("n")),
+        [("Arm", arm_cell(design)), (f"Pattern {waves}", lambda r: f"`{r['pattern']}`"), ("n", n_cell("n")),
          ("Share", lambda r: fmt.pct(r["share"], LANG, hidden=bool(r["suppressed"])))],
-        caption="Missing-data patterns (1 = wave answered).",
+        caption="Missing-data patterns (one digit per wave, in order; 1 = wave answered).",
     )  # fmt: skip
 
 
-def baseline_differences(res: Results) -> str:
+def baseline_differences(res: Results, design: Design) -> str:
     """Completers vs dropouts at baseline (Welch t, Hedges' g)."""
-    table = res.table("quality", "baseline_differences")
-    stats = ["mean_completers", "sd_completers", "mean_dropouts", "sd_dropouts", "difference", "t_val", "df", "p_val",
-             "hedges_g"]  # fmt: skip
+    table = res.usable("quality", "baseline_differences", ("scale", "arm", "n_completers", "n_dropouts"))
+    if table is None:
+        return missing_stage(res, "quality", "The comparison of completers and dropouts")
+    stats = [c for c in ("mean_completers", "sd_completers", "mean_dropouts", "sd_dropouts", "difference", "t_val", "df",
+                         "p_val", "hedges_g") if c in table.columns]  # fmt: skip
     hidden = suppress(table, count="n_dropouts", values=stats, min_cell=res.min_cell)["suppressed"]
     hidden |= suppress(table, count="n_completers", values=stats, min_cell=res.min_cell)["suppressed"]
     table = table.assign(suppressed=hidden)
     table.loc[hidden, ["n_completers", "n_dropouts", *stats]] = float("nan")
     return frame(
-        table,
-        [("Scale", outcome_cell("scale")), ("Arm", lambda r: str(r["arm"])), ("n completers", n_cell("n_completers")),
+        _ordered(table, design, "scale"),
+        [("Scale", outcome_cell(design, "scale")), ("Arm", arm_cell(design)), ("n completers", n_cell("n_completers")),
          ("n dropouts", n_cell("n_dropouts")), ("Difference", x_cell("difference")), ("g", x_cell("hedges_g")), ("p", p_cell())],
-        caption="Baseline scores of completers vs dropouts (difference = completers - dropouts).",
+        caption=f"Baseline scores of completers (answered the last wave, {design.wave(design.last_wave).label_en}) vs "
+        "dropouts (difference = completers - dropouts).",
     )  # fmt: skip
 
 
-def reliability(res: Results, outcomes: list[str], baseline: str) -> str:
+def reliability(res: Results, design: Design) -> str:
     """Cronbach's alpha (Feldt CI) and omega at baseline (session ratings: over all sessions), with flagged cells."""
-    table = res.table("reliability", "reliability")
+    table = res.usable("reliability", "reliability", ("scale", "wave", "programme", "alpha", "flag_below_threshold"))
+    if table is None:
+        return missing_stage(res, "reliability", "The reliability analysis")
     flagged = table.groupby("scale")["flag_below_threshold"].apply(lambda s: int(s.astype(bool).sum()))
     cells = table.groupby("scale").size()
-    base = table[(table["programme"] == "all") & ((table["wave"] == baseline) | table["wave"].isna())]
-    base = base.set_index("scale").reindex([s for s in base["scale"] if s in outcomes] +
-                                           [s for s in base["scale"] if s not in outcomes]).reset_index()  # fmt: skip
+    base = table[(table["programme"] == "all") & ((table["wave"] == design.baseline) | table["wave"].isna())]
     return frame(
-        base,
-        [("Scale", outcome_cell("scale")), ("Items", lambda r: fmt.count(r["k"])), ("n", n_cell("n")), ("Alpha", x_cell("alpha")),
-         ("95% CI", ci_cell()), ("Omega", x_cell("omega_total")), ("Min item-rest r", x_cell("min_r_item_rest")),
+        _ordered(base, design, "scale"),
+        [("Scale", outcome_cell(design, "scale")), ("Items", lambda r: fmt.count(r["k"])), ("n", n_cell("n")),
+         ("Alpha", x_cell("alpha")), ("95% CI", ci_cell()), ("Omega", x_cell("omega_total")),
+         ("Min item-rest r", x_cell("min_r_item_rest")),
          ("Cells below line", lambda r: f"{flagged.get(r['scale'], 0)} of {cells.get(r['scale'], 0)}")],
-        caption="Reliability at baseline (session ratings: all sessions), all programmes (alpha with Feldt CI, "
-        "McDonald's omega total); the last column "
-        "counts wave x programme cells with alpha below the threshold in params.yaml.",
+        caption=f"Reliability at baseline ({design.wave(design.baseline).label_en}; session ratings: all sessions), all "
+        "programmes (alpha with Feldt CI, McDonald's omega total); the last column counts wave x programme cells with "
+        "alpha below the threshold in params.yaml.",
     )  # fmt: skip
 
 
-def short_term(res: Results, outcomes: list[str]) -> str:
-    """Within-arm change (g_av), between-arm difference (g) and responsiveness (SRM), all programmes."""
+def short_term(res: Results, design: Design) -> str:
+    """The section's heading, within-arm change (g_av), the between-arm difference (g, with a comparison cohort)."""
+    return methods_text.short_term_heading(design) + "\n" + _short_term_tables(res, design)
+
+
+def _short_term_tables(res: Results, design: Design) -> str:
+    horizon = months(design.knot_months, LANG)
+    if res.usable("change", "within_change", ("outcome", "arm", "programme", "n", "g_av")) is None:
+        return missing_stage(res, "change", "The short-term change")
     within = per_programme(res, "change", "within_change", n="n", keys=("outcome", "arm", "programme"),
                            values=["mean_pre", "mean_post", "mean_change", "g_av", "ci95_low", "ci95_high"])  # fmt: skip
-    within = within[within["programme"] == "all"].copy()
-    within["order"] = within["outcome"].map({o: i for i, o in enumerate(outcomes)})
+    within = _ordered(within[within["programme"] == "all"], design)
     part1 = frame(
-        within.sort_values(["order", "arm"]),
-        [("Outcome", outcome_cell()), ("Arm", lambda r: str(r["arm"])), ("n", n_cell("n")), ("Pre", x_cell("mean_pre")),
+        within,
+        [("Outcome", outcome_cell(design)), ("Arm", arm_cell(design)), ("n", n_cell("n")), ("Pre", x_cell("mean_pre")),
          ("Post", x_cell("mean_post")), ("Change", x_cell("mean_change")), ("g_av", x_cell("g_av")), ("95% CI", ci_cell())],
-        caption="Within-arm change baseline to 3 months (Hedges' g_av, Lakens 2013).",
+        caption=f"Within-arm change from baseline to {horizon} (Hedges' g_av, Lakens 2013).",
     )  # fmt: skip
+    if not design.has_comparison:
+        return part1 + "\nThe study has no comparison group, so no difference in change between arms is reported.\n"
+    if res.usable("change", "between_arms", ("outcome", "programme", "n_a", "n_b", "g")) is None:
+        return part1 + "\n" + missing_stage(res, "change", "The difference between arms")
     arms = between_arms(res)
-    arms = arms[arms["programme"] == "all"]
     part2 = frame(
-        arms,
-        [("Outcome", outcome_cell()), ("n intervisie", n_cell("n_a")), ("n comparison", n_cell("n_b")),
-         ("Difference in change", x_cell("mean_diff")), ("g", x_cell("g")), ("95% CI", ci_cell())],
-        caption="Intervisie vs comparison: difference in change at 3 months (Hedges' g).",
+        _ordered(arms[arms["programme"] == "all"], design),
+        [("Outcome", outcome_cell(design)), (f"n {arm_name(design, 'intervisie', LANG)}", n_cell("n_a")),
+         (f"n {arm_name(design, 'comparison', LANG)}", n_cell("n_b")), ("Difference in change", x_cell("mean_diff")),
+         ("g", x_cell("g")), ("95% CI", ci_cell())],
+        caption=f"Intervisie vs comparison: difference in change at {horizon} (Hedges' g).",
     )  # fmt: skip
     return part1 + "\n" + part2
 
 
-def growth_models(res: Results, terms: list[str]) -> str:
-    """The accepted model per outcome, the effect terms with Satterthwaite df, and every singular fit."""
-    structures = res.table("growth", "structures")
+def growth_models(res: Results, design: Design) -> str:
+    """The section's heading and model, the accepted model per outcome, the effect terms, every singular fit."""
+    intro = methods_text.growth_intro(design) + "\n"
+    structures = res.usable("growth", "structures", ("outcome", "status", "formula"))
+    effects = res.usable("growth", "effects", ("outcome", "term", "estimate"))
+    if structures is None or effects is None:
+        return intro + missing_stage(res, "growth", "The growth models")
     accepted = structures[structures["status"] == "accepted"]
-    effects = res.table("growth", "effects")
-    rows = effects[effects["term"].isin(terms)]
-    parts = ["Fixed part (all outcomes): `" + str(accepted["formula"].iloc[0]).split(" + (")[0] + "`\n"
+    terms = design.effect_terms()
+    rows = _ordered(effects[effects["term"].isin(terms)], design)
+    parts = [intro, "Fixed part (all outcomes): `" + str(accepted["formula"].iloc[0]).split(" + (")[0] + "`\n"
              if not accepted.empty else ""]  # fmt: skip
     parts.append(frame(
-        accepted,
-        [("Outcome", outcome_cell()), ("Random part accepted", lambda r: " + ".join(
+        _ordered(accepted, design),
+        [("Outcome", outcome_cell(design)), ("Random part accepted", lambda r: " + ".join(
             "(" + p for p in str(r["formula"]).split(" + (")[1:]))],
         caption="Random-effects structure used per outcome (most complex non-singular one of params.yaml).",
         widths=[30, 60],
     ))  # fmt: skip
+    horizon = months(design.knot_months, LANG)
+    meaning = (f"short: {'difference in ' if design.has_comparison else ''}change over the first {horizon}"
+               + (f"; long: {'difference in ' if design.has_comparison else ''}change per year after" if design.long_term
+                  else ""))  # fmt: skip
     parts.append(frame(
         rows,
-        [("Outcome", outcome_cell()), ("Term", lambda r: f"`{r['term']}`"), ("Estimate", x_cell("estimate", 3)),
+        [("Outcome", outcome_cell(design)), ("Term", lambda r: f"`{r['term']}`"), ("Estimate", x_cell("estimate", 3)),
          ("SE", x_cell("std_error", 3)), ("df", x_cell("df", 1)), ("p", p_cell()), ("95% CI", ci_cell(digits=3)),
          ("Std.", x_cell("std_estimate")), ("n", n_cell("n")), ("Obs.", n_cell("n_obs"))],
-        caption="Effect terms (REML, Satterthwaite df, as lmerTest). short: change over the first 3 months; "
-        "long: change per year after; std.: divided by the baseline SD.",
+        caption=f"Effect terms (REML, Satterthwaite df, as lmerTest). {meaning}; std.: divided by the baseline SD.",
     ))  # fmt: skip
     singular = structures[structures["status"] == "singular"]
-    notes = "\n".join(f"- {outcome_name(r.outcome, LANG)}: {r.reason}" for r in singular.itertuples())
+    notes = "\n".join(f"- {outcome_name(design, r.outcome, LANG)}: {r.reason}" for r in singular.itertuples())
     parts.append("**Singular fits** (the next simpler structure was used):\n\n" + (notes or "- none") + "\n")
-    moderation = res.optional("growth", "moderation")
-    if moderation is not None:
+    moderation = res.usable("growth", "moderation", ("outcome", "terms", "p_val"))
+    if moderation is not None and design.several_programmes:
+        what = "programme x arm x time" if design.has_comparison else "programme x time"
         parts.append(frame(
-            moderation,
-            [("Outcome", outcome_cell()), ("Terms tested", lambda r: f"`{r['terms']}`"), ("Chi-square", x_cell("chisq")),
+            _ordered(moderation, design),
+            [("Outcome", outcome_cell(design)), ("Terms tested", lambda r: f"`{r['terms']}`"), ("Chi-square", x_cell("chisq")),
              ("df", lambda r: fmt.count(r["df"])), ("p", p_cell())],
-            caption="Does the effect differ by programme? Likelihood-ratio test of the programme x arm x time terms.",
+            caption=f"Does the {'effect' if design.has_comparison else 'change'} differ by programme? Likelihood-ratio "
+            f"test of the {what} terms.",
         ))  # fmt: skip
-    parts.append(random_effects(res))
+    parts.append(random_effects(res, design))
     return "\n".join(parts)
 
 
-def random_effects(res: Results) -> str:
+def random_effects(res: Results, design: Design) -> str:
     """Variance components (as R's ``as.data.frame(VarCorr(m))``) and fit of each accepted growth model."""
-    variances = res.optional("growth", "random_effects")
-    fits = res.optional("growth", "model_fit")
+    variances = res.usable("growth", "random_effects", ("outcome", "group", "term", "sd"))
+    fits = res.usable("growth", "model_fit", ("outcome", "n_obs", "converged", "singular"))
     if variances is None or fits is None:
-        return missing_stage("growth")
+        return missing_stage(res, "growth", "The random effects of the growth models")
     level = {"participant": "participant", "group": "group (comparison: one per person)", "Residual": "residual"}
+    if not design.has_comparison:
+        level["group"] = "group"
     parts = [frame(
-        variances,
-        [("Outcome", outcome_cell()), ("Level", lambda r: level.get(str(r["group"]), str(r["group"]))),
+        _ordered(variances, design),
+        [("Outcome", outcome_cell(design)), ("Level", lambda r: level.get(str(r["group"]), str(r["group"]))),
          ("Term", lambda r: "" if pd.isna(r["term"]) else f"`{r['term']}`" + (
-             "" if pd.isna(r["term2"]) else f" with `{r['term2']}`")),
+             "" if pd.isna(r.get("term2")) else f" with `{r['term2']}`")),
          ("SD", lambda r: "" if pd.isna(r["sd"]) else fmt.num(r["sd"], 3, LANG)),
-         ("Corr.", lambda r: "" if pd.isna(r["corr"]) else fmt.num(r["corr"], 2, LANG))],
+         ("Corr.", lambda r: "" if pd.isna(r.get("corr")) else fmt.num(r["corr"], 2, LANG))],
         caption="Random effects of the accepted models (REML): standard deviations and correlations.",
     )]  # fmt: skip
+    participants = "n_participant" if "n_participant" in fits.columns else None
     parts.append(frame(
-        fits,
-        [("Outcome", outcome_cell()), ("Obs.", n_cell("n_obs")), ("Participants", n_cell("n_participant")),
+        _ordered(fits, design),
+        [("Outcome", outcome_cell(design)), ("Obs.", n_cell("n_obs")),
+         ("Participants", n_cell(participants) if participants else lambda r: fmt.NONE),
          ("Log-lik. (REML)", x_cell("loglik_reml", 1)), ("AIC", x_cell("aic", 1)), ("BIC", x_cell("bic", 1)),
          ("Converged", lambda r: "yes" if bool(r["converged"]) else "NO"),
          ("Singular", lambda r: "YES" if bool(r["singular"]) else "no")],

@@ -75,3 +75,28 @@ def test_piecewise_time() -> None:
     short, long = piecewise_time(np.array([0, 1.5, 3, 12, 24]))
     assert_allclose(short, [0, 0.5, 1, 1, 1])
     assert_allclose(long, [0, 0, 0, 0.75, 1.75])
+
+
+def test_patterns_use_the_designs_own_waves_and_any_id_type() -> None:
+    """Two waves give two digits (no padding to four); integer ids in the roster match string ids in scores."""
+    participants = pd.DataFrame({"participant": [1, 2, 3], "arm": ["intervisie"] * 3, "programme": ["x"] * 3})
+    scores = pd.DataFrame({"participant": ["1", "1", "2", "3"], "wave": ["pre", "post", "pre", "later"],
+                           "scale": "brs", "score": 3.0})
+    patterns = missing_patterns(participants, scores, waves=["pre", "post"])
+    assert dict(zip(patterns["pattern"], patterns["n"], strict=True)) == {"11": 1, "10": 1, "00": 1}
+    assert (patterns["pattern"].str.len() == 2).all()  # the wave "later" is not a wave of the design
+    flow = response_flow(participants, scores, waves=["pre", "post"])
+    assert flow.set_index("stage")["n"].to_dict() == {"roster": 3, "pre": 2, "post": 1}
+
+
+def test_baseline_differences_small_and_tied_groups_are_notes() -> None:
+    scores = pd.DataFrame({"participant": ["a", "b", "c", "a"], "wave": ["t0", "t0", "t0", "t1"],
+                           "arm": "intervisie", "scale": "brs", "score": [3.0, 3.0, 3.0, 3.5]})
+    row = baseline_differences(scores, scales=["brs"], baseline="t0", last="t1").iloc[0]
+    assert (row["n_completers"], row["n_dropouts"]) == (1, 2) and np.isnan(row["p_val"])
+    assert row["note"].startswith("not estimable: 1 completer(s)")
+    tied = pd.concat([scores, scores.assign(participant=lambda f: f["participant"] + "2")], ignore_index=True)
+    row = baseline_differences(tied, scales=["brs"], baseline="t0", last="t1").iloc[0]
+    assert "tied" in row["note"] and np.isnan(row["hedges_g"])
+    empty = baseline_differences(scores, scales=["cbi_work"], baseline="t0", last="t1")
+    assert empty.empty and {"scale", "arm", "p_val", "note"} <= set(empty.columns)

@@ -104,7 +104,7 @@ def test_three_waves_at_other_months_and_a_declared_short_term_wave(library: dic
     ("edit", "message"),
     [
         (lambda s: s.pop("outcomes"), "`outcomes:` is missing"),
-        (lambda s: s.update(outcomes={"primary": ["who5"]}), "outcomes.primary: 'who5' is not a scale"),
+        (lambda s: s.update(outcomes={"primary": ["no_such_scale"]}), "outcomes.primary: 'no_such_scale' is not a scale"),
         (lambda s: s.update(outcomes={"primary": ["gras"]}), "outcomes.primary: 'gras' is not measured at the waves"),
         (lambda s: s["design"].update(baseline="t0"), "design.baseline: 't0' is not a wave of the study"),
         (lambda s: s["design"].update(ratings={"safety": "psysafety"}), "design.ratings.safety: 'psysafety'"),

@@ -1,7 +1,8 @@
-"""The Great Expectations gate: the committed context says what pandera and the instruments say.
+"""The Great Expectations gate: the suites say what pandera and the instruments say.
 
-* Drift: generating the context again (``intervisie expectations generate``) gives the committed
-  ``gx/`` byte for byte, so a schema or instrument change without regeneration fails here.
+* Generation: the stage generates its context from the schemas and the library on every run
+  (no committed copy to go stale); generating twice gives identical files; a context on disk
+  that differs from the generated one is refused (exit 2), naming the files that differ.
 * Translation: every pandera rule of every clean table has its expectation; an untranslatable
   check is refused, never dropped.
 * Score ranges: the published ranges of the instruments (BRS 1-5, Smith et al. 2008; CBI 0-100,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,38 +32,53 @@ from numpy.testing import assert_allclose
 from intervisie.cli import main
 from pipeline.errors import InputError
 from pipeline.expectations import PANDERA, pandera_expectations, score_range, suite_expectations
-from pipeline.expectations_run import ExpectationsFailed, gate_failures, summary_table, validate_clean_tables
+from pipeline.expectations_context import generated_files
+from pipeline.expectations_run import (
+    ExpectationsFailed,
+    StaleContext,
+    gate_failures,
+    summary_table,
+    validate_clean_tables,
+)
 from pipeline.instruments import load_library
 from pipeline.schemas import CLEAN_TABLES
 from pipeline.scoring import score, scored_values
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "data_raw" / "demo"
-CONTEXT = ROOT / "gx"
-GENERATED = ("great_expectations.yml", "expectations", "validation_definitions", "checkpoints")
-
-
-def _context_files(root: Path) -> dict[str, bytes]:
-    files = {"great_expectations.yml": (root / "great_expectations.yml").read_bytes()}
-    for part in GENERATED[1:]:
-        files.update({f"{part}/{p.name}": p.read_bytes() for p in sorted((root / part).glob("*.json"))})
-    return files
+INSTRUMENTS = ROOT / "instruments"
 
 
 @pytest.fixture(scope="module")
 def library() -> dict:
-    return load_library(ROOT / "instruments")
+    return load_library(INSTRUMENTS)
 
 
-def test_committed_context_is_generated_from_schemas_and_instruments(tmp_path: Path) -> None:
-    main(["expectations", "generate", "--instruments", str(ROOT / "instruments"), "--context", str(tmp_path)])
-    fresh, committed = _context_files(tmp_path), _context_files(CONTEXT)
-    stale = sorted(set(fresh) ^ set(committed)) + sorted(k for k in fresh if k in committed and fresh[k] != committed[k])
-    assert not stale, (
-        f"gx/ disagrees with pipeline/schemas.py or instruments/ in {stale}: run "
-        "`intervisie expectations generate --instruments instruments --context gx` and commit gx/"
-    )
-    assert len(committed) == 1 + 3 * len(CLEAN_TABLES)
+def test_generation_is_deterministic_and_complete(tmp_path: Path, library: dict) -> None:
+    for target in ("a", "b"):
+        main(["expectations", "generate", "--instruments", str(INSTRUMENTS), "--context", str(tmp_path / target)])
+    first, second = generated_files(tmp_path / "a"), generated_files(tmp_path / "b")
+    assert first == second
+    assert len(first) == 1 + 3 * len(CLEAN_TABLES)
+    written = sum(len(json.loads(first[f"expectations/{t}.json"])["expectations"]) for t in CLEAN_TABLES)
+    assert written == sum(len(e) for e in suite_expectations(library).values())
+
+
+def test_a_stale_context_is_refused_naming_the_files(tmp_path: Path) -> None:
+    """A context generated before an instrument changed can neither pass nor fail in silence."""
+    old_library = tmp_path / "instruments"
+    shutil.copytree(INSTRUMENTS, old_library, ignore=shutil.ignore_patterns("who5.yaml"))
+    context = tmp_path / "gx"
+    main(["expectations", "generate", "--instruments", str(old_library), "--context", str(context)])
+    with pytest.raises(StaleContext) as raised:
+        validate_clean_tables(
+            INSTRUMENTS, tmp_path / "clean", tmp_path / "docs", tmp_path / "out", lambda _m: None, context
+        )
+    message = str(raised.value)
+    assert "expectations/item_responses.json" in message and "expectations/scale_scores.json" in message
+    assert "expectations/participants.json" not in message  # unchanged suites are not named
+    assert f"intervisie expectations generate --instruments {INSTRUMENTS} --context {context}" in message
+    assert StaleContext.exit_code == 2 and not (tmp_path / "out").exists()
 
 
 def test_every_pandera_rule_has_its_expectation(library: dict) -> None:
@@ -128,6 +145,8 @@ def test_an_untranslatable_check_is_refused() -> None:
         ("uwes9", "uwes_total", (0, 6)),
         ("olbi", "olbi_exhaustion", (1, 4)),
         ("psysafety", "psysafety", (1, 7)),
+        ("pss10", "pss10", (0, 40)),  # Cohen & Williamson 1988: sum of 10 items on 0-4
+        ("who5", "who5", (0, 100)),  # Topp et al. 2015: raw sum 0-25 x 4
     ],
 )
 def test_score_range_is_the_published_range(library: dict, instrument: str, scale: str, published: tuple) -> None:
@@ -186,15 +205,14 @@ def demo_clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def demo_run(demo_clean: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     base = tmp_path_factory.mktemp("demo_run")
-    summary = validate_clean_tables(CONTEXT, demo_clean, base / "docs", base / "out", lambda _m: None)
+    summary = validate_clean_tables(INSTRUMENTS, demo_clean, base / "docs", base / "out", lambda _m: None)
     return {"summary": summary, "out": base / "out", "docs": base / "docs"}
 
 
 @pytest.mark.slow
 def test_the_demo_study_meets_every_expectation(demo_run: dict) -> None:
     summary = demo_run["summary"]
-    n_committed = sum(len(json.loads(p.read_text())["expectations"]) for p in (CONTEXT / "expectations").glob("*.json"))
-    assert len(summary) == n_committed
+    assert len(summary) == sum(len(e) for e in suite_expectations(load_library(INSTRUMENTS)).values())
     assert summary["success"].all(), summary[~summary["success"]].to_string()
     assert (summary.dropna(subset=["unexpected_count"])["unexpected_count"] == 0).all()
     metrics = json.loads((demo_run["out"] / "metrics.json").read_text())
@@ -225,7 +243,7 @@ def corrupted(demo_clean: Path, library: dict, tmp_path_factory: pytest.TempPath
         frame.to_parquet(clean / f"{t}.parquet", index=False)
     base = tmp_path_factory.mktemp("corrupted_run")
     with pytest.raises(ExpectationsFailed) as raised:
-        validate_clean_tables(CONTEXT, clean, base / "docs", base / "out", lambda _m: None)
+        validate_clean_tables(INSTRUMENTS, clean, base / "docs", base / "out", lambda _m: None)
     return {"tables": tables, "out": base / "out", "docs": base / "docs", "error": str(raised.value)}
 
 
@@ -256,7 +274,9 @@ def test_a_corrupted_copy_fails_exactly_the_planted_rules(corrupted: dict) -> No
     assert brs["source"] == "instruments" and "brs" in brs["condition"] and "brs.yaml" in brs["rule"]
     items = corrupted["tables"]["item_responses"]
     answered_brs = int(items.loc[items["instrument"] == "brs", "response"].notna().sum())
-    assert_allclose(brs["unexpected_percent"], 100 / answered_brs, rtol=1e-12)  # GE: % of non-null rows in the condition
+    assert_allclose(
+        brs["unexpected_percent"], 100 / answered_brs, rtol=1e-12
+    )  # GE: % of non-null rows in the condition
     metrics = json.loads((corrupted["out"] / "metrics.json").read_text())
     assert (metrics["failed"], metrics["failed_pandera"], metrics["failed_instruments"]) == (3, 2, 1)
     assert "participants.participant: not nullable" in corrupted["error"]

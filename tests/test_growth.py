@@ -20,8 +20,10 @@ import yaml
 
 from analyses.data import wave_scores
 from analyses.growth import growth_results
+from intervisie.stages.common import DESIGN_FILE, load_analysis_params
 from intervisie.stages.ingest import run_ingest
 from intervisie.stages.score import run_score
+from tests.demo_design import write_demo_design
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "data_raw" / "demo"
@@ -45,15 +47,17 @@ def true_effects() -> dict[tuple[str, str], float]:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
     out = tmp_path_factory.mktemp("demo")
+    write_demo_design(out)
     run_ingest(DEMO / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", out, lambda _m: None)
     run_score(out, ROOT / "instruments", out / "scale_scores.parquet", out / "dd.csv", lambda _m: None)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["analyses"]
+    params = load_analysis_params(ROOT / "params.yaml", out / DESIGN_FILE)
     scores = wave_scores(pd.read_parquet(out / "participants.parquet"), pd.read_parquet(out / "responses.parquet"),
-                         pd.read_parquet(out / "scale_scores.parquet"))
-    spec = params["growth"]
-    results = growth_results(scores, scales=params["primary"] + params["secondary"], fixed=spec["fixed"],
-                             random=spec["random"], moderation=spec["moderation"],
-                             waves={"t0": 0, "t1": 3, "t2": 12, "t3": 24}, baseline="t0")
+                         pd.read_parquet(out / "scale_scores.parquet"), knot=params.knot_months)
+    spec = params.growth
+    results = growth_results(scores, scales=params.outcomes(), fixed=spec["fixed"], random=spec["random"],
+                             moderation=spec["moderation"], waves=params.design.wave_months, baseline=params.baseline,
+                             knot=params.knot_months, effect_terms=spec["effect_terms"],
+                             programmes=params.design.programme_ids)
     return results
 
 
@@ -80,7 +84,8 @@ def test_variance_components_and_fit_of_the_accepted_models(results: dict[str, p
 
 def test_true_effects_lie_inside_their_95_percent_intervals(effects: pd.DataFrame) -> None:
     truth = true_effects()
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["analyses"]
+    design = yaml.safe_load((DEMO / "study.yaml").read_text(encoding="utf-8"))["outcomes"]
+    params = {"primary": design["primary"], "secondary": design.get("secondary") or []}
     rows = effects[effects["term"].isin(["short:armintervisie", "long:armintervisie"])]
     covered = {}
     for row in rows.itertuples():

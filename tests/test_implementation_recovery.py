@@ -54,6 +54,7 @@ from analyses.implementation_factors import (
 )
 from analyses.mixed import fit_with_fallback
 from analyses.moderators import moderator_data, moderator_effects, moderator_formulas
+from intervisie.stages.design import run_design
 from intervisie.stages.ingest import run_ingest
 from intervisie.stages.score import run_score
 from pipeline.instruments import load_library
@@ -75,6 +76,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("demo_clean")
     run_ingest(DEMO / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", out, lambda _m: None)
     run_score(out, ROOT / "instruments", out / "scale_scores.parquet", out / "dd.csv", lambda _m: None)
+    run_design(DEMO / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", out / "design.json")
     tables = {
         n: pd.read_parquet(out / f"{n}.parquet")
         for n in ("participants", "responses", "scale_scores", "item_responses", "groups", "sessions", "attendance")
@@ -234,8 +236,10 @@ def test_stage_writes_the_tables_deterministically_and_without_group_ids(
     names = {str(p) for p in runs[0]}
     assert names == {
         "aggregation.csv", "moderators.csv", "structures.csv", "factors_ranked.csv", "metrics.json",
-        "figures/forest_cbi_work.png",
+        "figures/forest_cbi_work.png", "skipped.csv",
     }  # fmt: skip
+    skipped = pd.read_csv(root / "a" / "skipped.csv")
+    assert set(skipped["analysis"]) <= {"factor method"}  # the demo supports every other factor
     for path, content in runs[0].items():
         if path.suffix in (".csv", ".json"):
             assert b"G" + demo["factors"]["group"].iloc[0][1:].encode() not in content, path

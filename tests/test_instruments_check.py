@@ -22,18 +22,8 @@ from pipeline.instruments import (
 )
 
 INSTRUMENTS = Path(__file__).resolve().parents[1] / "instruments"
-SHIPPED = {
-    "brs",
-    "cbi",
-    "coach_quality",
-    "cope",
-    "gras",
-    "olbi",
-    "psysafety",
-    "session_eval",
-    "session_structure",
-    "uwes9",
-}
+#: the shipped library, discovered: adding a file needs no change here
+SHIPPED = {p.stem for p in INSTRUMENTS.glob("*.yaml")}
 
 VALID = """\
 id: bad
@@ -98,8 +88,32 @@ def find(problems: list[Problem], where: str, fragment: str) -> Problem:
 
 def test_every_shipped_file_checks_clean():
     result = check_directory(INSTRUMENTS)
-    assert {p.stem for p in result} == SHIPPED
+    assert len(SHIPPED) >= 10 and {p.stem for p in result} == SHIPPED
     assert {str(p): probs for p, probs in result.items() if probs} == {}
+
+
+def test_every_shipped_instrument_has_an_abbreviation():
+    """Reports write a scale as "name (abbreviation)": every file says what readers know it by."""
+    missing = sorted(k for k, inst in load_library(INSTRUMENTS).items() if not inst.abbreviation)
+    assert not missing, f"add `abbreviation:` (e.g. `abbreviation: BRS`) to instruments/{{{','.join(missing)}}}.yaml"
+
+
+def test_multiplier_must_be_positive(tmp_path):
+    text = edit("    direction: higher_better\n", "    direction: higher_better\n    multiplier: 0\n")
+    problem = find(check_file(write(tmp_path, text)), "scales[0].multiplier", "greater than 0")
+    assert problem.line == line_no(text, "multiplier: 0")
+
+
+def test_example_with_wrong_number_of_answers_and_unknown_scale(tmp_path):
+    text = VALID + (
+        "examples:\n"
+        "  - answers: [1, 2]\n"
+        "    scores: {bad_total: 2, bad_sum: 4}\n"
+        "    working: two answers for three items\n"
+    )
+    problems = check_file(write(tmp_path, text))
+    assert find(problems, "examples[0].answers", "2 answer(s) for the 3 items").line == line_no(text, "answers: [1, 2]")
+    assert find(problems, "examples[0].scores.bad_sum", "not a scale").line == line_no(text, "scores:")
 
 
 def test_load_library_keys():

@@ -119,3 +119,21 @@ def test_input_errors_name_the_rule() -> None:
         p_adjust([0.1, np.nan], method="holm")
     empty = adjust_effects(effects, primary=PRIMARY, secondary=SECONDARY, terms=["no:such_term"])
     assert list(empty.columns) == MULTIPLICITY_COLUMNS and empty.empty
+
+
+def test_single_arm_terms_and_not_estimable_outcomes() -> None:
+    # a single-arm, two-wave design has one effect term, `short` (change within intervisie); an
+    # outcome whose model could not be fitted is a NaN row of the growth table and is left out of
+    # its family: Holm over the two estimable primary p-values (0.02, 0.03) -> (0.04, 0.04)
+    effects = pd.DataFrame(
+        {
+            "outcome": ["brs", "cbi_work", "cbi_personal", "uwes_vigour"],
+            "term": "short",
+            "estimate": [1.0, 1.0, np.nan, 1.0], "ci95_low": 0.5, "ci95_high": 1.5,
+            "p_val": [0.02, 0.03, np.nan, 0.01],
+        }
+    )
+    table = adjust_effects(effects, primary=[*PRIMARY, "cbi_personal"], secondary=["uwes_vigour"], terms=["short"])
+    assert list(table["outcome"]) == ["brs", "cbi_work", "uwes_vigour"]
+    assert_allclose(table["p_adj"], [0.04, 0.04, 0.01], rtol=RTOL)
+    assert (table["term"] == "short").all()

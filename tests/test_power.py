@@ -120,10 +120,72 @@ def test_power_stage_on_the_demo(tmp_path: Path, tmp_path_factory: pytest.TempPa
     from analyses.data import change_table
     from intervisie.stages.common import analysis_scores, load_analysis_params
 
-    _p, scores = analysis_scores(clean, load_analysis_params(ROOT / "params.yaml"))
+    _p, scores = analysis_scores(clean, load_analysis_params(ROOT / "params.yaml", clean / "design.json"))
     for scale in ("brs", "cbi_work"):
         change = change_table(scores, scale=scale, pre="t0", post="t1")
         change["change"] = change["post"] - change["pre"]
         ref = hedges_g(change, dv="change", between="arm", levels=["intervisie", "comparison"]).iloc[0]
         row = comp[(comp["outcome"] == scale) & (comp["horizon"] == "short")].iloc[0]
         assert_allclose(row["d_observed"], ref["d"], rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- one arm: within-person change
+
+
+def test_n_paired_matches_r_power_t_test_paired():
+    """R: sapply(c(0.2, 0.35, 0.5, 1), function(d) power.t.test(delta = d, sd = 1, power = 0.8, type = "paired")$n)."""
+    from analyses.power import n_paired
+
+    embedded = [198.1513012658, 66.0189768872, 33.3672040880, 9.9378639003]  # R 4.x, uniroot tolerance ~1e-5
+    assert_allclose([n_paired(d) for d in (0.2, 0.35, 0.5, 1.0)], embedded, rtol=1e-5)
+    # the normal-approximation formula n = ((z_.975 + z_.8) / d)^2 (Julious 2004) is about z^2/2 = 1.9 lower
+    z = (1.959963984540054 + 0.8416212335729143) ** 2
+    assert 1.0 < n_paired(0.2) - z / 0.04 < 2.5
+    assert n_paired(float("nan")) == math.inf
+
+
+def test_n_paired_matches_r_live():
+    from analyses.power import n_paired
+
+    out = run_r(
+        'out$n <- sapply(c(0.25, 0.6), function(d) power.t.test(delta = d, sd = 1, sig.level = 0.01, power = 0.9,'
+        ' type = "paired")$n)',
+        pd.DataFrame({"x": [1]}),
+        packages=("jsonlite",),
+    )
+    assert_allclose([n_paired(d, alpha=0.01, power=0.9) for d in (0.25, 0.6)], out["n"], rtol=1e-5)
+
+
+def test_sample_size_within_hand_worked():
+    from analyses.power import n_paired, sample_size_within
+
+    parts = {"icc_change": 0.1, "cluster_size": 6.0, "retention_treated": 0.8, "d_observed": -0.4, "sd_change": 5.0}
+    table = sample_size_within(parts, effect_sizes=[0.5]).set_index("basis")
+    deff = 1 + 5 * 0.1  # every participant is in a group: the full design effect 1.5
+    n0 = n_paired(0.5)
+    assert_allclose(table.loc["d=0.5", "design_effect"], deff, rtol=1e-12)
+    assert table.loc["d=0.5", "n_analysed"] == math.ceil(n0 * deff)  # 51
+    assert table.loc["d=0.5", "n_enrol"] == math.ceil(n0 * deff / 0.8)  # 63
+    assert table.loc["d=0.5", "groups_needed"] == math.ceil(math.ceil(n0 * deff) / 6)  # 9
+    assert table.loc["observed", "effect_raw"] == -2.0
+    # ICC not estimable: no clustered count, the reason in the note, n_unclustered still given
+    nan_icc = sample_size_within({**parts, "icc_change": math.nan, "note": "ICC of change not estimable (x)"},
+                                 effect_sizes=[0.5]).set_index("basis")
+    assert np.isnan(nan_icc.loc["d=0.5", "n_analysed"]) and "not estimable" in nan_icc.loc["d=0.5", "note"]
+    assert_allclose(nan_icc.loc["d=0.5", "n_unclustered"], n0, rtol=1e-12)
+
+
+def test_within_components_hand_worked():
+    from analyses.power import within_components
+
+    scores = _toy_scores()
+    parts = within_components(scores, scale="brs", baseline="t0", follow_up="t1")
+    a = np.array([1, 2, 3, 4, 5, 5, 6, 4, 6], float)
+    assert_allclose([parts["mean_change"], parts["sd_change"]], [a.mean(), a.std(ddof=1)], rtol=1e-12)
+    assert_allclose(parts["icc_change"], 36 / 49, rtol=1e-12)
+    assert parts["retention_treated"] == 9 / 10 and parts["note"] is None
+    # tied changes: the ICC is not estimable, with the reason, and nothing raises
+    tied = scores.assign(score=np.where(scores["wave"] == "t1", scores["score"] * 0 + 11, 10.0))
+    flat = within_components(tied, scale="brs", baseline="t0", follow_up="t1")
+    assert np.isnan(flat["icc_change"]) and flat["note"].startswith("ICC of change not estimable")
+    assert np.isnan(flat["d_observed"])

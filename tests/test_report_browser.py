@@ -40,7 +40,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     docs = root / "reports" / "_site" / "data-docs"
     if docs.is_dir():  # the methods appendix links to the quality gate's Data Docs when they exist
         shutil.copytree(docs, out / "data-docs")
-    run_report(root / "results", ROOT / "reports", out, ROOT / "params.yaml", root / "dvc.lock", lambda _m: None)
+    run_report(root / "results", ROOT / "reports", out, ROOT / "params.yaml", root / "dvc.lock", lambda _m: None,
+               design_path=root / "data_clean" / "design.json")
     return out
 
 

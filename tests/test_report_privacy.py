@@ -33,6 +33,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if missing:
         raise AssertionError(f"results/{missing[0]} was not written by `dvc repro`")
     root = tmp_path_factory.mktemp("results")
+    shutil.copy2(built / "data_clean" / "design.json", root / "design.json")  # beside the results: not a stage
     for stage in (built / "results").iterdir():
         if stage.is_dir():
             shutil.copytree(stage, root / stage.name)
@@ -114,8 +115,9 @@ def test_rendered_documents_print_nothing_of_the_tiny_programme(planted: Path, n
     from reporting.qmd import read_qmd
 
     doc = read_qmd(ROOT / "reports" / f"{name}.qmd")
-    parameters = {"lang": "nl", "results": str(planted), "site": str(tmp_path), "params_file": str(ROOT / "params.yaml"),
-                  "dvc_lock": str(ROOT / "dvc.lock"), "render_date": "2026-01-01"}  # fmt: skip
+    parameters = {"lang": "nl", "results": str(planted), "design_file": str(planted / "design.json"), "site": str(tmp_path),
+                  "params_file": str(ROOT / "params.yaml"), "dvc_lock": str(ROOT / "dvc.lock"),
+                  "render_date": "2026-01-01"}  # fmt: skip
     markdown = to_markdown(execute(to_notebook(doc, parameters), cwd=ROOT / "reports"),
                            defaults={"echo": False}, figure_dir=tmp_path, stem=name)  # fmt: skip
     assert "3,78" not in markdown and "4,55" not in markdown and "4,56" not in markdown

@@ -207,21 +207,22 @@ def test_numbers_read_as_a_dutch_or_english_reader_expects() -> None:
 
 
 @pytest.mark.parametrize(
-    ("effect", "low", "high", "scale", "expected"),
-    [(0.45, 0.25, 0.66, "brs", "small improvement (CI does not include zero)"),
-     (-0.39, -0.60, -0.18, "cbi_work", "small improvement (CI does not include zero)"),
-     (0.39, 0.18, 0.60, "cbi_work", "small deterioration (CI does not include zero)"),
-     (0.10, -0.01, 0.21, "brs", "no clear difference (CI includes zero)"),
-     (0.85, 0.5, 1.2, "brs", "large improvement (CI does not include zero)")],
+    ("effect", "low", "high", "higher_better", "expected"),
+    [(0.45, 0.25, 0.66, True, "small improvement (CI does not include zero)"),
+     (-0.39, -0.60, -0.18, False, "small improvement (CI does not include zero)"),
+     (0.39, 0.18, 0.60, False, "small deterioration (CI does not include zero)"),
+     (0.10, -0.01, 0.21, True, "no clear difference (CI includes zero)"),
+     (0.85, 0.5, 1.2, True, "large improvement (CI does not include zero)")],
 )  # fmt: skip
-def test_plain_reading_of_an_effect(effect: float, low: float, high: float, scale: str, expected: str) -> None:
-    # Cohen (1988): 0.2 small, 0.5 medium, 0.8 large; burnout is better when lower
-    assert reading(effect, low, high, scale, "en") == expected
+def test_plain_reading_of_an_effect(effect: float, low: float, high: float, higher_better: bool, expected: str) -> None:
+    # Cohen (1988): 0.2 small, 0.5 medium, 0.8 large; a burnout scale (higher_better False) is better when lower
+    assert reading(effect, low, high, higher_better, "en") == expected
 
 
 def test_dutch_reading_inflects_the_adjective() -> None:
-    assert reading(0.6, 0.3, 0.9, "brs", "nl") == "middelgrote verbetering (BI bevat 0 niet)"
-    assert reading(0.6, 0.3, 0.9, "brs", "nl", short=True) == "middelgrote verbetering"
+    assert reading(0.6, 0.3, 0.9, True, "nl") == "middelgrote verbetering (BI bevat 0 niet)"
+    assert reading(0.6, 0.3, 0.9, True, "nl", short=True) == "middelgrote verbetering"
+    assert reading(0.1, -0.3, 0.5, True, "nl", change=True) == "geen duidelijke verandering (BI bevat 0)"
 
 
 def test_a_cell_option_block_is_kept_apart_from_code() -> None:

@@ -31,6 +31,7 @@ from intervisie.cli import cli
 from intervisie.stages.common import write_table
 from intervisie.stages.sensitivity import complete_cases
 from pipeline.errors import InputError
+from tests.growth_designs import make_design
 from tests.r_reference import run_r
 
 ROOT = Path(__file__).parents[1]
@@ -91,17 +92,20 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict:
     clean.mkdir()
     for name, table in tables.items():
         table.to_parquet(clean / f"{name}.parquet", index=False)
+    design = make_design(waves=WAVES, programmes=["anios", "buitenlandse_artsen", "coschappen"], comparison=True,
+                         primary=PRIMARY, secondary=SECONDARY, directions={s: v[2] > 0 for s, v in SCALES.items()})
+    (clean / "design.json").write_text(design.to_json(), encoding="utf-8")
     config = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     analyses = config["analyses"]
-    analyses.update(primary=PRIMARY, secondary=SECONDARY)
     analyses["sensitivity"] = {"alpha": 0.05, "imputations": 10, "seed": 5, "delta_sd": [0.0, 0.25, 0.5, 0.75, 1.0],
                                "plausible_delta_sd": 0.5}
     params = root / "params.yaml"
     params.write_text(yaml.safe_dump({"analyses": analyses}), encoding="utf-8")
     scores = wave_scores(tables["participants"], tables["responses"], tables["scale_scores"])
-    spec = analyses["growth"]
+    spec = {"fixed": design.growth_fixed(), "random": analyses["growth"]["random"]}
     growth = growth_results(scores, scales=PRIMARY + SECONDARY, fixed=spec["fixed"], random=spec["random"],
-                            moderation=spec["moderation"], waves=WAVES, baseline="t0")
+                            moderation=design.moderation_terms(), waves=WAVES, baseline="t0",
+                            effect_terms=design.effect_terms(), programmes=design.programme_ids)
     write_table(root / "effects.csv", growth["effects"])
     outs = []
     for run in ("a", "b"):
@@ -158,7 +162,8 @@ def test_complete_case_model_equals_lmer(study: dict) -> None:
     assert (complete["n_participants"] == study["n_complete"]).all()
     assert (complete["n_observations"] == 4 * study["n_complete"]).all()
     row = complete[complete["outcome"] == "brs"]
-    data = growth_data(complete_cases(study["scores"], scale="brs", waves=list(WAVES)), "brs")
+    data = growth_data(complete_cases(study["scores"], scale="brs", waves=list(WAVES)), "brs",
+                       ["anios", "buitenlandse_artsen", "coschappen"])
     formula = row["structure"].iloc[0]
     # R: summary(lmerTest::lmer(<structure>, data = d, REML = TRUE))$coefficients[effect terms, ]
     script = f"""

@@ -27,8 +27,9 @@ def _scores() -> pd.DataFrame:
 def test_change_tables_match_direct_computation() -> None:
     scores = _scores()
     reliability = pd.DataFrame({"scale": ["brs"], "wave": ["t0"], "programme": ["all"], "alpha": [0.8]})
-    out = change_results(scores, reliability, scales=["brs"], baseline="t0", short_term="t1",
-                         directions={"brs": True})
+    out, skipped = change_results(scores, reliability, scales=["brs"], baseline="t0", short_term="t1",
+                                  directions={"brs": True})
+    assert skipped == []
     wide = scores.pivot_table(index=["participant", "arm", "programme"], columns="wave", values="score").reset_index()
     wide["change"] = wide["t1"] - wide["t0"]
     # between arms, all programmes: the difference of the mean changes (intervisie - comparison)

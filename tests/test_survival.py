@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from numpy.testing import assert_allclose
 
 from analyses.survival import MONTH_DAYS, DropoutCox, Term, dropout_times, kaplan_meier
@@ -303,6 +304,7 @@ def test_missing_column_is_named() -> None:
 
 @pytest.fixture(scope="module")
 def demo_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from intervisie.stages.design import run_design
     from intervisie.stages.ingest import run_ingest
     from intervisie.stages.score import run_score
     from intervisie.stages.survival import run_survival
@@ -311,9 +313,16 @@ def demo_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_ingest(ROOT / "data_raw" / "demo" / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", clean,
                lambda _m: None)
     run_score(clean, ROOT / "instruments", clean / "scale_scores.parquet", clean / "dd.csv", lambda _m: None)
+    run_design(ROOT / "data_raw" / "demo" / "study.yaml", ROOT / "instruments", ROOT / "params.yaml",
+               clean / "design.json")
     out = tmp_path_factory.mktemp("survival")
     run_survival(clean, ROOT / "params.yaml", out / "a", lambda _m: None)
     run_survival(clean, ROOT / "params.yaml", out / "b", lambda _m: None)
+    # the model the planted dropout was simulated from: baseline work burnout and the group's coach quality
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["analyses"]["survival"].update(baseline_scales=["cbi_work"], group_scales=["coach_quality"])
+    (out / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    run_survival(clean, out / "params.yaml", out / "truth", lambda _m: None)
     return out
 
 
@@ -321,12 +330,13 @@ def demo_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_demo_stage_writes_its_tables_deterministically(demo_results: Path) -> None:
     a, b = demo_results / "a", demo_results / "b"
     names = ["km.csv", "km_summary.csv", "cox.csv", "ph_test.csv", "caseness.csv", "caseness_curve.csv",
-             "metrics.json", "figures/km_programme.png", "figures/km_format.png"]
+             "metrics.json", "skipped.csv", "figures/km_programme.png", "figures/km_format.png"]
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     columns = {
         "km.csv": ["curve", "stratum", "time_months", "survival", "ci_low", "ci_high", "at_risk", "events", "note"],
-        "cox.csv": ["model", "term", "hr", "ci_low", "ci_high", "se_robust", "z", "p_val", "n", "events", "primary"],
+        "cox.csv": ["model", "term", "hr", "ci_low", "ci_high", "se_robust", "z", "p_val", "n", "events", "primary",
+                    "note"],
         "ph_test.csv": ["model", "term", "statistic", "df", "p_val", "violated", "action"],
         "caseness.csv": ["model", "term", "estimate", "ci_low", "ci_high", "p_val", "n", "events", "note"],
         "caseness_curve.csv": ["arm", "time_lower", "time_upper", "survival"],
@@ -336,6 +346,7 @@ def test_demo_stage_writes_its_tables_deterministically(demo_results: Path) -> N
     summary = pd.read_csv(a / "km_summary.csv")
     assert (summary["n"] >= 5).all()
     assert set(summary["curve"]) == {"overall", "programme", "format"}
+    assert pd.read_csv(a / "skipped.csv").empty  # the demo design supports every part of the stage
 
 
 @pytest.mark.slow
@@ -345,7 +356,7 @@ def test_demo_recovers_the_planted_dropout(demo_results: Path) -> None:
     # proxies: the baseline CBI score (true SD about 14.3 of an observed 16.5 within programme,
     # so regression dilution pulls the HR towards about exp(0.405 * 0.88) = 1.43) and the mean
     # of the group's session ratings (ICC(2) about 0.9: little dilution).
-    cox = pd.read_csv(demo_results / "a" / "cox.csv")
+    cox = pd.read_csv(demo_results / "truth" / "cox.csv")
     primary = cox[cox["primary"]].set_index("term")
     burnout, coach = primary.loc["cbi_work_z"], primary.loc["coach_quality_z"]
     assert 1.0 < burnout["ci_low"] and burnout["ci_low"] < 1.5 < burnout["ci_high"]

@@ -274,3 +274,55 @@ def test_ancova_data_from_wave_scores() -> None:
     table = ancova_data(scores, scale="brs", baseline="t0", followup="t1")
     assert list(table["participant"]) == ["a", "b"]  # c has no baseline
     assert_allclose(table["followup"].to_numpy(), [3.5, np.nan], rtol=1e-12)
+
+
+# ---------------------------------------------------------------- single-arm designs: change within intervisie
+
+
+def test_change_estimand_equals_mice_pool() -> None:
+    data = simulate_trial(np.random.default_rng(21), 300)
+    tp = TippingPoint(m=8, seed=3, delta_sd=[0.0, 0.6], direction="higher_better", estimand="change").fit(data)
+    assert set(tp.data_["arm"]) == {"intervisie"} and len(tp.data_) == (data["arm"] == "intervisie").sum()
+    assert tp.columns_[:2] == ["const", "baseline"] and "armintervisie" not in tp.columns_
+    delta = 0.6 * tp.sd_baseline_
+    ours = tp.pooled(delta).iloc[0]
+    stacked = tp.completed(delta)
+    # R: fits <- lapply(split(d, d$imputation), function(x) lm(I(followup - baseline) ~ 1, x))
+    #    summary(pool(as.mira(fits)), conf.int = TRUE)
+    script = """
+    fits <- lapply(split(d, d$imputation), function(x) lm(I(followup - baseline) ~ 1, data = x))
+    p <- pool(as.mira(fits)); s <- summary(p, conf.int = TRUE)
+    out <- list(estimate = s$estimate, std_error = s$std.error, df = s$df, p_val = s$p.value,
+                ci_low = s[1, "2.5 %"], ci_high = s[1, "97.5 %"], fmi = p$pooled$fmi, df_complete = p$pooled$dfcom)
+    """
+    ref = run_r(script, stacked[["imputation", "followup", "baseline"]], packages=MICE)
+    assert_allclose([ours[k] for k in ref], list(ref.values()), rtol=1e-9)
+
+
+def test_change_estimand_shifts_every_imputed_score_and_recovers_the_truth() -> None:
+    delta = 0.6
+    data = simulate_trial(np.random.default_rng(5), 6000, mnar_delta=delta)
+    tp = TippingPoint(m=20, seed=2, delta_sd=[0.0, 0.5], direction="higher_better", estimand="change").fit(data)
+    diff = tp.completed(0.7)["followup"].to_numpy() - tp.completed(0.0)["followup"].to_numpy()
+    assert_allclose(diff, np.where(tp.completed(0.0)["imputed"], -0.7, 0.0), rtol=1e-12, atol=1e-12)
+    # truth: E[followup - baseline] = 0.5 + tau + mean programme effect (0) - 0.4 E[baseline] (0),
+    # lowered by delta times the share of intervisie's scores that are missing (dropout not at random)
+    share, _ = integrate.quad(lambda b: missing_probability(b, 1.0) * stats.norm.pdf(b), -10, 10)
+    truth = 0.5 + TAU - delta * share
+    adjusted = tp.pooled(delta).iloc[0]
+    assert_allclose(adjusted["estimate"], truth, atol=3 * adjusted["std_error"])
+    mar = tp.grid_.iloc[0]
+    assert not mar["ci_low"] <= truth <= mar["ci_high"], "the MAR analysis should miss the MNAR truth"
+    assert tp.summary()["estimand"].iloc[0] == "change"
+
+
+def test_change_estimand_without_a_change_and_bad_estimand() -> None:
+    data = simulate_trial(np.random.default_rng(12), 200, tau=0).assign(arm="intervisie")
+    data["followup"] = data["baseline"] + np.random.default_rng(1).normal(0, 0.8, len(data))
+    data.loc[data.index[:40], "followup"] = np.nan
+    tp = TippingPoint(m=5, seed=1, delta_sd=[0.0, 0.5], estimand="change").fit(data)
+    first = tp.grid_.iloc[0]
+    assert first["ci_low"] <= 0 <= first["ci_high"], "precondition of this seeded example"
+    assert tp.conclusion_ == "no change shown under MAR"
+    with pytest.raises(InputError, match="estimand"):
+        TippingPoint(estimand="ratio")

@@ -134,6 +134,9 @@ def flagged_responses(path: Path) -> list[int]:
     return sorted(int(i) for i in table.loc[table["flagged"].astype(bool), "response_id"])
 
 
+CARELESS_SUMMARY_COLUMNS = ["occasion", "wave", "index", "n", "n_flagged", "share"]
+
+
 def careless_summary(careless: pd.DataFrame) -> pd.DataFrame:
     """Return per occasion, wave and index: responses with the index (``n``), flagged, and their share.
 
@@ -156,26 +159,42 @@ def careless_summary(careless: pd.DataFrame) -> pd.DataFrame:
             rows.append(
                 {"occasion": occasion, "wave": wave, "index": index, "n": n, "n_flagged": n_flagged, "share": share}
             )
-    return pd.DataFrame(rows, columns=["occasion", "wave", "index", "n", "n_flagged", "share"])
+    return pd.DataFrame(rows, columns=CARELESS_SUMMARY_COLUMNS)
 
 
 def run_quality(clean_dir: Path, params_path: Path, out_dir: Path, progress: Progress) -> None:
-    """Data quality and attrition: response flow, missing patterns, completer vs dropout baselines."""
+    """Data quality and attrition: response flow, missing patterns, completer vs dropout baselines.
+
+    Works for any design: one or two arms, any number of waves (the missing-data patterns have
+    one digit per wave of the design), one or more programmes. Everything it could not compute
+    is listed in ``skipped.csv``.
+    """
     params = load_analysis_params(params_path, clean_dir / DESIGN_FILE)
     participants, scores = analysis_scores(clean_dir, params)
+    skipped: list[dict[str, str]] = []
     flow = response_flow(participants, scores, waves=params.waves)
     write_table(out_dir / "response_flow.csv", flow)
     write_table(out_dir / "missing_patterns.csv", missing_patterns(participants, scores, waves=params.waves))
-    differences = baseline_differences(
-        scores, scales=params.outcomes(), baseline=params.baseline, last=params.waves[-1]
-    )
+    last = params.waves[-1]
+    differences = baseline_differences(scores, scales=params.outcomes(), baseline=params.baseline, last=last)
     write_table(out_dir / "baseline_differences.csv", differences)
-    if (clean_dir / "careless.parquet").exists():  # written by `intervisie careless`; absent in supplied data
-        write_table(out_dir / "careless_summary.csv", careless_summary(pd.read_parquet(clean_dir / "careless.parquet")))
-    retention = (
-        flow[flow["stage"] == params.waves[-1]].groupby("arm")["n"].sum()
-        / flow[flow["stage"] == "roster"].groupby("arm")["n"].sum()
-    )
-    metrics = {f"retention_{arm}_{params.waves[-1]}": round(float(v), 6) for arm, v in retention.items()}
+    skipped += [
+        {"analysis": f"baseline differences, completers vs dropouts ({row.arm})", "outcome": str(row.scale),
+         "reason": str(row.note)}
+        for row in differences.itertuples()
+        if isinstance(row.note, str)
+    ]
+    careless_path = clean_dir / "careless.parquet"
+    if careless_path.exists():  # written by `intervisie careless`; absent in supplied data
+        summary = careless_summary(pd.read_parquet(careless_path))
+    else:
+        summary = pd.DataFrame(columns=CARELESS_SUMMARY_COLUMNS)
+        skipped.append({"analysis": "careless-responding summary",
+                        "reason": f"{careless_path.name} not found (no item responses were screened)"})
+    write_table(out_dir / "careless_summary.csv", summary)
+    write_skipped(out_dir, "quality", skipped)
+    roster = flow[flow["stage"] == "roster"].groupby("arm")["n"].sum()
+    answered = flow[flow["stage"] == last].groupby("arm")["n"].sum().reindex(roster.index, fill_value=0)
+    metrics = {f"retention_{arm}_{last}": round(float(answered[arm] / n), 6) for arm, n in roster.items() if n > 0}
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     progress(f"wrote response flow, missing patterns and baseline differences to {out_dir}")

@@ -15,17 +15,34 @@ from intervisie.stages.common import (
     analysis_scores,
     flagged_responses,
     load_analysis_params,
+    write_skipped,
     write_table,
 )
 from pipeline.atomic import write_text
+from pipeline.design import Design
 from pipeline.errors import InputError
-from pipeline.instruments import load_library
 
-#: readable titles of the effect terms of the default model (others are shown as they are named)
-TERM_TITLES = {
-    "short:armintervisie": "short term (difference in change, baseline to 3 months)",
-    "long:armintervisie": "long term (difference in yearly slope after 3 months)",
-}
+
+def months_text(months: float) -> str:
+    """``6 months``, ``1 month``, ``1.5 months``."""
+    return f"{months:g} month" + ("" if months == 1 else "s")
+
+
+def term_title(term: str, design: Design) -> str:
+    """A reader's title for an effect term, built from the design (the short-term wave's months, the arms).
+
+    ``short:armintervisie`` -> "intervisie vs comparison, difference in change from baseline to 6 months";
+    ``short`` of a single-arm design -> "change within intervisie, baseline to 6 months". Other terms
+    are shown as they are named.
+    """
+    when = months_text(design.wave_months[design.short_term])
+    time, _, arm = term.partition(":")
+    if time not in ("short", "long") or arm not in ("", "armintervisie"):
+        return term
+    if arm:
+        what = f"change from baseline to {when}" if time == "short" else f"yearly slope after {when}"
+        return f"intervisie vs comparison, difference in {what}"
+    return f"change within intervisie, {f'baseline to {when}' if time == 'short' else f'yearly slope after {when}'}"
 
 
 def effect_comparison(all_effects: pd.DataFrame, screened: pd.DataFrame, terms: list[str]) -> pd.DataFrame:
@@ -53,59 +70,42 @@ def run_growth(
 ) -> None:
     """Long-term effects: piecewise growth models per outcome, wave means, figures, moderation tests.
 
-    With ``exclude_flagged`` (``careless.parquet``) the responses it flags are left out (a sensitivity
+    The model, its effect terms and moderation terms follow the study's design (``design.json``):
+    two arms or one, two to six waves, one programme or several. What the design or the data
+    cannot support is listed in ``skipped.csv`` with its reason, never a crash. With
+    ``exclude_flagged`` (``careless.parquet``) the responses it flags are left out (a sensitivity
     run); with ``compare_with`` (the full run's ``effects.csv``) ``comparison.csv`` sets the effect
-    terms of both runs side by side (:func:`effect_comparison`).
+    terms of both runs side by side (:func:`effect_comparison`). ``instruments_dir`` is not read:
+    scale names come from the design.
     """
     params = load_analysis_params(params_path, clean_dir / DESIGN_FILE)
+    design = params.design
     exclude = flagged_responses(exclude_flagged) if exclude_flagged is not None else None
     _participants, scores = analysis_scores(clean_dir, params, exclude=exclude)
-    library = load_library(instruments_dir)
-    names = {s.id: s.name.en for inst in library.values() for s in inst.scales}
-    waves = scores.drop_duplicates("wave").set_index("wave")["months"].reindex(params.waves).dropna().to_dict()
     spec = params.growth
+    terms = list(spec["effect_terms"])
     results = growth_results(
         scores,
         scales=params.outcomes(),
         fixed=spec["fixed"],
         random=list(spec["random"]),
         moderation=spec["moderation"],
-        waves=waves,
+        waves=design.wave_months,
         baseline=params.baseline,
         knot=params.knot_months,
+        effect_terms=terms,
+        programmes=design.programme_ids,
     )
+    skipped = results.pop("skipped").to_dict("records")
     for name, table in results.items():
         write_table(out_dir / f"{name}.csv", table)
-    effects, means = results["effects"], results["wave_means"]
-    for scale in params.outcomes():
-        part = means[means["outcome"] == scale]
-        if len(part):
-            save_png(
-                trajectory_figure(part, title=names.get(scale, scale), ylabel=scale),
-                out_dir / "figures" / f"trajectory_{scale}.png",
-            )
-    for term in spec["effect_terms"]:
-        rows = effects[effects["term"] == term].rename(
-            columns={"std_estimate": "estimate_", "estimate": "raw", "std_ci95_low": "low", "std_ci95_high": "high"}
-        )
-        forest = pd.DataFrame(
-            {
-                "label": rows["outcome"],
-                "estimate": rows["estimate_"],
-                "ci95_low": rows["low"],
-                "ci95_high": rows["high"],
-            }
-        )
-        save_png(
-            forest_figure(
-                forest, title=f"intervisie vs comparison, {TERM_TITLES.get(term, term)}", xlabel="standardised effect"
-            ),
-            out_dir / "figures" / f"forest_{term.replace(':', '_')}.png",
-        )
-    metrics = {}
+    notes = _figures(results, design, params.outcomes(), terms, out_dir / "figures")
+    write_text(out_dir / "figures" / "README.txt", "\n".join(notes) + "\n")
+    effects = results["effects"]
+    metrics: dict[str, object] = {}
     for scale in params.primary:
-        for term in spec["effect_terms"]:
-            hit = effects[(effects["outcome"] == scale) & (effects["term"] == term)]
+        for term in terms:
+            hit = effects[(effects["outcome"] == scale) & (effects["term"] == term)].dropna(subset=["estimate"])
             if len(hit):
                 metrics[f"{scale}__{term.replace(':', '_')}"] = round(float(hit["estimate"].iloc[0]), 6)
                 metrics[f"{scale}__{term.replace(':', '_')}__p_val"] = float(f"{hit['p_val'].iloc[0]:.6g}")
@@ -114,7 +114,49 @@ def run_growth(
     if compare_with is not None:
         if not compare_with.exists():
             raise InputError(f"{compare_with} is missing: run the growth stage on all responses first")
-        comparison = effect_comparison(pd.read_csv(compare_with), effects, list(spec["effect_terms"]))
+        comparison = effect_comparison(pd.read_csv(compare_with), effects, terms)
         write_table(out_dir / "comparison.csv", comparison)
+    write_skipped(out_dir, "growth_careless" if exclude is not None else "growth", skipped)
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    progress(f"wrote growth models of {effects['outcome'].nunique()} outcomes to {out_dir}")
+    fitted = effects.dropna(subset=["estimate"])["outcome"].nunique()
+    progress(f"wrote growth models of {fitted} outcomes ({len(skipped)} analyses skipped) to {out_dir}")
+
+
+def _figures(results: dict[str, pd.DataFrame], design: Design, scales: list[str], terms: list[str], folder: Path) -> list[str]:
+    """Draw the trajectories and forest plots that the results allow; return the lines of ``README.txt``."""
+    effects, means = results["effects"], results["wave_means"]
+    comparison = design.has_comparison
+    notes = [
+        "Figures of the growth stage: estimated means per wave (trajectory_<outcome>.png) and the",
+        "standardised effects of all outcomes per effect term (forest_<term>.png)."
+        if comparison
+        else "standardised change within intervisie of all outcomes per term (forest_<term>.png); the study has no "
+        "comparison cohort, so no difference between arms is shown.",
+    ]
+    for scale in scales:
+        part = means[means["outcome"] == scale]
+        if not len(part):
+            notes.append(f"no trajectory of {scale}: its growth model could not be fitted (see skipped.csv)")
+            continue
+        name = design.scales[scale].name_en if scale in design.scales else scale
+        title = name if comparison else f"{name}: change within intervisie"
+        save_png(trajectory_figure(part, title=title, ylabel=scale), folder / f"trajectory_{scale}.png")
+    for term in terms:
+        rows = effects[(effects["term"] == term)].dropna(subset=["std_estimate"]) if "std_estimate" in effects else effects[:0]
+        if not len(rows):
+            notes.append(f"no forest plot of {term}: no outcome has a standardised estimate (see skipped.csv)")
+            continue
+        forest = pd.DataFrame(
+            {
+                "label": [design.scales[o].name_en if o in design.scales else o for o in rows["outcome"]],
+                "estimate": rows["std_estimate"],
+                "ci95_low": rows["std_ci95_low"],
+                "ci95_high": rows["std_ci95_high"],
+            }
+        )
+        xlabel = "standardised effect" if comparison else "standardised change (SD of the baseline scores)"
+        save_png(
+            forest_figure(forest, title=term_title(term, design), xlabel=xlabel),
+            folder / f"forest_{term.replace(':', '_')}.png",
+        )
+    return notes

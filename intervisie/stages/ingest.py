@@ -42,8 +42,9 @@ def run_ingest(study_path: Path, instruments_dir: Path, params_path: Path, out_d
         items = frozenset()
         if role == "survey":
             items = frozenset(c for m in item_columns(source, instruments).values() for c in m.values())
-        raw[source.file] = read_source(path, source, items)
-        progress(f"read {source.file}: {len(raw[source.file].rows)} rows ({role})")
+        name = study.source_name(source)
+        raw[name] = read_source(path, source, items)
+        progress(f"read {name}: {len(raw[name].rows)} rows ({role})")
     clean = build_clean(study, raw, instruments, key, params)
     for name, frame in clean.tables.items():
         write_parquet(out_dir / f"{name}.parquet", validate_clean(name, frame))

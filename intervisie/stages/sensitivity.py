@@ -8,7 +8,19 @@ Three questions the report answers before it states a conclusion:
   (available case, ``results/growth/effects.csv``) beside the same model on the participants
   observed at every wave (complete case, :func:`complete_case_effects`);
 * how much worse would intervisie's dropouts have to fare before it disappears
-  (:mod:`analyses.tipping`: delta-adjusted multiple imputation and the tipping point).
+  (:mod:`analyses.tipping`: delta-adjusted multiple imputation and the tipping point), at the
+  short-term wave and at the last wave (only the short-term wave when no wave follows it).
+
+Everything follows the study's design: the effect terms are the design's (the arm x time terms
+with a comparison cohort, the time terms without one), complete cases are the participants
+observed at every wave the study has.  Without a comparison cohort the tipping-point analysis
+is not skipped: its estimand is then the *change within intervisie* from baseline to the wave
+(the mean of follow-up minus baseline), and the delta shift moves the imputed follow-up scores
+of intervisie participants (all of them are) the unfavourable way; the tipping point is the
+shift at which the interval of that change reaches zero.  It says how robust the observed
+change is to dropout not at random, not whether intervisie caused it.  What the data cannot
+support (too few participants, no acceptable fit, a term not estimable) is listed in
+``skipped.csv`` with its reason.
 """
 
 from __future__ import annotations
@@ -21,15 +33,22 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from analyses.growth import growth_data
+from analyses.growth import MIN_PARTICIPANTS, growth_data, match_terms, not_estimable
 from analyses.mixed import NoAcceptableFitError, fit_with_fallback
 from analyses.multiplicity import adjust_effects
 from analyses.tipping import TippingPoint, ancova_data
-from intervisie.stages.common import DESIGN_FILE, Progress, analysis_scores, load_analysis_params, write_table
+from intervisie.stages.common import (
+    DESIGN_FILE,
+    AnalysisParams,
+    Progress,
+    analysis_scores,
+    load_analysis_params,
+    write_skipped,
+    write_table,
+)
 from pipeline.atomic import write_text
 from pipeline.config import load_yaml_model
 from pipeline.errors import InputError
-from pipeline.instruments import load_library
 
 COMPARISON_COLUMNS = [
     "outcome",
@@ -46,6 +65,7 @@ COMPARISON_COLUMNS = [
     "structure",
 ]
 TIPPING_COLUMNS = ["outcome", "wave", "delta_sd", "delta", "estimate", "ci_low", "ci_high", "p_val", "m"]
+SUMMARY_COLUMNS = ["outcome", "wave", "estimate_mar", "tipping_delta_sd", "tipping_delta", "conclusion_robust"]
 
 
 class SensitivityParams(BaseModel):
@@ -74,25 +94,37 @@ def complete_cases(scores: pd.DataFrame, *, scale: str, waves: list[str]) -> pd.
 
 
 def complete_case_effects(
-    scores: pd.DataFrame, *, scales: list[str], waves: list[str], fixed: str, random: list[str], terms: list[str]
-) -> pd.DataFrame:
+    scores: pd.DataFrame,
+    *,
+    scales: list[str],
+    waves: list[str],
+    fixed: str,
+    random: list[str],
+    terms: list[str],
+    programmes: list[str] | None = None,
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Fit the growth model of :func:`analyses.growth.growth_results` to the complete cases of each scale.
 
     The same fixed part and the same list of random parts, most complex first, are used
     (:func:`analyses.mixed.fit_with_fallback`); the structure accepted may differ from the
-    available-case one and is reported.  A scale with fewer than 10 complete cases or without an
-    acceptable fit is left out, as in the growth stage.
+    available-case one and is reported.  A scale whose complete cases cannot support the model
+    (:func:`analyses.growth.not_estimable`: fewer than 10, one arm, ...) or without an acceptable
+    fit is left out and returned in the second element (``analysis``, ``outcome``, ``reason``).
     """
-    rows = []
+    rows, skipped = [], []
     for scale in scales:
-        data = growth_data(complete_cases(scores, scale=scale, waves=waves), scale)
-        if data["participant"].nunique() < 10:
+        data = growth_data(complete_cases(scores, scale=scale, waves=waves), scale, programmes)
+        reason = not_estimable(data, fixed)
+        if reason is None:
+            try:
+                model, _log = fit_with_fallback([f"{fixed} + {r}" for r in random], data, reml=True)
+            except NoAcceptableFitError as exc:
+                reason = f"no acceptable fit: {exc}"
+        if reason is not None:
+            skipped.append({"analysis": "complete-case growth model", "outcome": scale, "reason": f"complete cases: {reason}"})
             continue
-        try:
-            model, _log = fit_with_fallback([f"{fixed} + {r}" for r in random], data, reml=True)
-        except NoAcceptableFitError:
-            continue
-        table = model.fixed_[model.fixed_["term"].isin(terms)]
+        table = model.fixed_.assign(term=match_terms(model.fixed_["term"], terms))
+        table = table[table["term"].isin(terms)]
         rows.append(
             pd.DataFrame(
                 {
@@ -111,7 +143,8 @@ def complete_case_effects(
                 }
             )
         )
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=COMPARISON_COLUMNS)
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=COMPARISON_COLUMNS)
+    return table, skipped
 
 
 def complete_vs_available(available: pd.DataFrame, complete: pd.DataFrame, *, terms: list[str]) -> pd.DataFrame:
@@ -159,6 +192,58 @@ def _none_if_nan(value: float) -> float | None:
     return None if np.isnan(value) else round(float(value), 6)
 
 
+def tipping_points(
+    scores: pd.DataFrame, params: AnalysisParams, spec: SensitivityParams
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, str]]]:
+    """Delta-adjusted MI of each primary outcome at the short-term and the last wave: grid, summary, skipped.
+
+    With a comparison cohort the estimand is the difference between the arms (ANCOVA); without
+    one it is the change within intervisie (:class:`analyses.tipping.TippingPoint`,
+    ``estimand="change"``). With two waves only the short-term wave is analysed. An analysis the
+    data cannot support (too few participants, no observed follow-up, a design matrix not of
+    full rank) is skipped with its reason.
+    """
+    design = params.design
+    estimand = "difference" if design.has_comparison else "change"
+    grids, summaries, skipped = [], [], []
+    if not design.long_term:
+        skipped.append(
+            {"analysis": "tipping point at a later wave", "outcome": "",
+             "reason": "no wave follows the short-term wave: only the short-term wave is analysed"}
+        )
+    for scale in params.primary:
+        if scale not in design.scales:
+            raise InputError(f"primary outcome {scale!r} (study.yaml) is not a scale of the study's design")
+        direction = "higher_better" if design.scales[scale].higher_is_better else "higher_worse"
+        for wave in dict.fromkeys([params.short_term, design.last_wave]):
+            data = ancova_data(scores, scale=scale, baseline=params.baseline, followup=wave)
+            if estimand == "change":
+                data = data[data["arm"] == "intervisie"]
+            n = len(data)
+            try:
+                if n < MIN_PARTICIPANTS:
+                    raise InputError(f"only {n} participant(s) with a baseline score: at least {MIN_PARTICIPANTS} needed")
+                analysis = TippingPoint(
+                    m=spec.imputations,
+                    seed=stream_seed(spec.seed, scale, wave),
+                    delta_sd=spec.delta_sd,
+                    direction=direction,
+                    alpha=spec.alpha,
+                    plausible_delta_sd=spec.plausible_delta_sd,
+                    estimand=estimand,
+                ).fit(data)
+            except (InputError, np.linalg.LinAlgError, ValueError) as exc:
+                skipped.append({"analysis": f"tipping point at {wave}", "outcome": scale, "reason": str(exc)})
+                continue
+            grids.append(analysis.grid_.assign(outcome=scale, wave=wave))
+            summaries.append(analysis.summary().assign(outcome=scale, wave=wave))
+    grid = pd.concat(grids, ignore_index=True) if grids else pd.DataFrame(columns=TIPPING_COLUMNS)
+    grid = grid[TIPPING_COLUMNS + [c for c in grid if c not in TIPPING_COLUMNS]]
+    summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame(columns=SUMMARY_COLUMNS)
+    summary = summary[[c for c in SUMMARY_COLUMNS if c in summary] + [c for c in summary if c not in SUMMARY_COLUMNS]]
+    return grid, summary, skipped
+
+
 def run_sensitivity(
     clean_dir: Path,
     instruments_dir: Path,
@@ -167,50 +252,46 @@ def run_sensitivity(
     out_dir: Path,
     progress: Progress,
 ) -> None:
-    """Multiplicity-adjusted effects, complete vs available case, delta-adjusted MI tipping points."""
+    """Multiplicity-adjusted effects, complete vs available case, delta-adjusted MI tipping points.
+
+    Everything follows the study's design (effect terms, waves, arms); what it or the data
+    cannot support is listed in ``skipped.csv``. ``instruments_dir`` is not read: scale
+    directions come from the design.
+    """
     params = load_analysis_params(params_path, clean_dir / DESIGN_FILE)
     spec = load_yaml_model(params_path, _Section, "parameters file", section="analyses").sensitivity
     effects = read_effects(effects_path)
     _participants, scores = analysis_scores(clean_dir, params)
     terms = list(params.growth["effect_terms"])
+    skipped: list[dict[str, str]] = []
     adjusted = adjust_effects(
         effects, primary=params.primary, secondary=params.secondary, terms=terms, alpha=spec.alpha
     )
+    estimable = effects[effects["term"].isin(terms)].dropna(subset=["p_val"])
+    for outcome in params.outcomes():
+        for term in terms:
+            if not ((estimable["outcome"] == outcome) & (estimable["term"] == term)).any():
+                skipped.append({"analysis": f"multiplicity {term}", "outcome": outcome,
+                                "reason": "no estimate of this term in the growth stage: left out of its family"})
     write_table(out_dir / "multiplicity.csv", adjusted)
 
-    complete = complete_case_effects(
+    complete, left_out = complete_case_effects(
         scores,
         scales=params.outcomes(),
         waves=params.waves,
         fixed=params.growth["fixed"],
         random=list(params.growth["random"]),
         terms=terms,
+        programmes=params.design.programme_ids,
     )
+    skipped += left_out
     write_table(out_dir / "complete_vs_available.csv", complete_vs_available(effects, complete, terms=terms))
 
-    directions = {s.id: s.direction for inst in load_library(instruments_dir).values() for s in inst.scales}
-    grids, summaries = [], []
-    for scale in params.primary:
-        if scale not in directions:
-            raise InputError(f"primary outcome {scale!r} (params.yaml) is not a scale of any file in {instruments_dir}")
-        for wave in dict.fromkeys([params.short_term, params.waves[-1]]):
-            data = ancova_data(scores, scale=scale, baseline=params.baseline, followup=wave)
-            analysis = TippingPoint(
-                m=spec.imputations,
-                seed=stream_seed(spec.seed, scale, wave),
-                delta_sd=spec.delta_sd,
-                direction=directions[scale],
-                alpha=spec.alpha,
-                plausible_delta_sd=spec.plausible_delta_sd,
-            ).fit(data)
-            grids.append(analysis.grid_.assign(outcome=scale, wave=wave))
-            summaries.append(analysis.summary().assign(outcome=scale, wave=wave))
-    grid = pd.concat(grids, ignore_index=True) if grids else pd.DataFrame(columns=TIPPING_COLUMNS)
-    write_table(out_dir / "tipping_point.csv", grid[TIPPING_COLUMNS + [c for c in grid if c not in TIPPING_COLUMNS]])
-    summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame(columns=["outcome", "wave"])
-    first = ["outcome", "wave", "estimate_mar", "tipping_delta_sd", "tipping_delta", "conclusion_robust"]
-    summary = summary[[c for c in first if c in summary] + [c for c in summary if c not in first]]
+    grid, summary, left_out = tipping_points(scores, params, spec)
+    skipped += left_out
+    write_table(out_dir / "tipping_point.csv", grid)
     write_table(out_dir / "tipping_summary.csv", summary)
+    write_skipped(out_dir, "sensitivity", skipped)
 
     metrics: dict[str, object] = {}
     for term in terms:
@@ -224,5 +305,5 @@ def run_sensitivity(
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     progress(
         f"wrote multiplicity-adjusted effects, complete vs available case and {len(summary)} tipping-point "
-        f"analyses to {out_dir}"
+        f"analyses ({len(skipped)} skipped) to {out_dir}"
     )

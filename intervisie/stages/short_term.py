@@ -14,6 +14,7 @@ from intervisie.stages.common import (
     analysis_scores,
     load_analysis_params,
     read_clean,
+    write_skipped,
     write_table,
 )
 from pipeline.atomic import write_text
@@ -36,9 +37,18 @@ def run_reliability(
     )
     write_table(out_dir / "reliability.csv", table)
     overall = table[table["programme"] == "all"]
+    skipped = [
+        {"analysis": f"reliability at {row.wave}" if pd.notna(row.wave) else "reliability", "outcome": str(row.scale),
+         "reason": str(row.note)}
+        for row in overall.itertuples()
+        if pd.isna(row.alpha) and row.scale in params.outcomes()
+    ]
+    if table.empty:
+        skipped.append({"analysis": "reliability", "reason": "no item responses of any instrument in the library"})
+    write_skipped(out_dir, "reliability", skipped)
     metrics = {
         "scales_checked": int(overall["scale"].nunique()),
-        "scale_waves_below_threshold": int(overall["flag_below_threshold"].fillna(False).astype(bool).sum()),
+        "scale_waves_below_threshold": int(overall["flag_below_threshold"].astype("boolean").fillna(False).sum()),
     }
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     progress(f"wrote reliability of {metrics['scales_checked']} scales to {out_dir}")
@@ -65,7 +75,7 @@ def run_change(
     else:  # scored data supplied without item responses: no alpha, so no reliable change index
         progress(f"{reliability_path} not found: reliable change (which needs each scale's alpha) is left out")
         reliability = pd.DataFrame(columns=["scale", "wave", "programme", "alpha"])
-    results = change_results(
+    results, skipped = change_results(
         scores,
         reliability,
         scales=params.outcomes(),
@@ -73,14 +83,18 @@ def run_change(
         short_term=params.short_term,
         directions=directions,
     )
+    if not params.design.has_comparison and not any(r["analysis"].startswith("difference") for r in skipped):
+        skipped.append({"analysis": "difference in change between arms",
+                        "reason": "no comparison cohort: the difference between arms cannot be estimated"})
     for name, table in results.items():
         write_table(out_dir / f"{name}.csv", table)
+    write_skipped(out_dir, "change", skipped)
     between = results["between_arms"]
     overall = between[between["programme"] == "all"].set_index("outcome")
     metrics = {
         f"g_change_{scale}": round(float(overall.loc[scale, "g"]), 6)
         for scale in params.primary
-        if scale in overall.index
+        if scale in overall.index and pd.notna(overall.loc[scale, "g"])
     }
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     progress(f"wrote short-term change of {len(params.outcomes())} outcomes to {out_dir}")

@@ -11,7 +11,9 @@ participants), :mod:`.model` (latent trajectories, ratings, dropout), :mod:`.ite
 (latent scores to answers, for any instrument), :mod:`.sessions` and :mod:`.waves`
 (occasions and nonresponse), :mod:`.simulation` (all of it in memory), :mod:`.tables`
 (the contract's layout), :mod:`.defects` and :mod:`.plant` (realistic trouble),
-:mod:`.writers` (file formats) and :mod:`.manifest`.
+:mod:`.writers` (file formats) and :mod:`.manifest`.  :mod:`.variants` (with
+:mod:`.variant_files`) writes small studies of any common design (single- or two-arm, 2-6
+waves, any programmes, instruments and sources) through the same :func:`run`.
 """
 
 from __future__ import annotations

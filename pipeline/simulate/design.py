@@ -76,7 +76,8 @@ def scaled_counts(cfg: SimulationConfig, n_participants: int | None) -> dict[str
         fewest = -(-n_int // prog.group_size.max)
         most = max(fewest, n_int // prog.group_size.min)
         out[key] = (n_int, n_cmp, min(max(wanted, fewest), most))
-    if not sum(c[0] for c in out.values()) or not sum(c[1] for c in out.values()):
+    planned_comparison = any(p.n_comparison for p in cfg.design.programmes.values())
+    if not sum(c[0] for c in out.values()) or (planned_comparison and not sum(c[1] for c in out.values())):
         raise InputError(
             f"n_participants={n_participants} is too small for this design: it leaves no intervisie or no comparison "
             f"participants (the design has {base}; try at least {round(2 * base / min(_arm_sizes(cfg)))})"

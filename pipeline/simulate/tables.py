@@ -147,7 +147,10 @@ def roster_export(sim: Simulation, study: Study, spell: Spelling) -> Export:
     roles = {
         "participant_id": people["pid"].to_numpy(),
         "programme": spell(people["programme"].to_numpy(), study.programmes),
-        "arm": spell(np.where(people["intervisie"], "intervisie", "comparison"), src.values["arm"]),
+        # a single-arm study may have no arm column (nor its spellings)
+        "arm": spell(np.where(people["intervisie"], "intervisie", "comparison"), src.values["arm"])
+        if "arm" in src.columns
+        else None,
         "group_id": per_member(groups["group_id"].to_numpy(), group, None),
         "coach_id": per_member(coaches["coach_id"].to_numpy()[groups["coach"].to_numpy()], group, None),
         "format": np.where(member, spell(np.where(online, "online", "in_person"), src.values["format"]), None),
