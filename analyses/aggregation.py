@@ -121,7 +121,8 @@ def icc_aggregation(data: pd.DataFrame, *, dv: str, group: str) -> pd.DataFrame:
     k0 = (n_obs - float((sizes**2).sum()) / n_obs) / df_b
     with np.errstate(divide="ignore", invalid="ignore"):
         f_stat = ms_b / ms_w if ms_w > 0 else np.inf
-        icc1 = (ms_b - ms_w) / (ms_b + (k0 - 1) * ms_w)
+        denominator = ms_b + (k0 - 1) * ms_w
+        icc1 = (ms_b - ms_w) / denominator if denominator > 0 else np.nan  # all values equal: not estimable
         icc2 = (ms_b - ms_w) / ms_b if ms_b > 0 else np.nan
     return pd.DataFrame(
         {

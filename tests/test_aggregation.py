@@ -215,3 +215,11 @@ def test_bad_input_raises(call, match):
     d = pd.DataFrame({"g": list("AABB"), "y": [1.0, 2, 3, 4], "label": list("abcd")})
     with pytest.raises(ValueError, match=match):
         call(d)
+
+
+def test_icc_of_all_equal_values_is_not_estimable() -> None:
+    """Every rating the same (no variance at all): ICC(1) and ICC(2) are 0/0, reported as NaN, not an error."""
+    tied = pd.DataFrame({"g": list("AABBCC"), "y": [4.0] * 6})
+    res = icc_aggregation(tied, dv="y", group="g")
+    assert np.isnan(res["icc1"].iloc[0]) and np.isnan(res["icc2"].iloc[0])
+    assert res["ms_between"].iloc[0] == 0.0 and res["ms_within"].iloc[0] == 0.0

@@ -96,6 +96,7 @@ def test_three_waves_at_other_months_and_a_declared_short_term_wave(library: dic
     design = build_design(Study.model_validate(study), library)
     assert design.wave_ids == ["pre", "mid", "post"] and design.knot_months == 2.0 and design.long_term
     assert design.growth_fixed() == "y ~ programme + short + long"
+    assert design.growth_fixed(arms=False) == "y ~ programme + short + long"
     assert design.moderation_terms() == "programme:short + programme:long"
     assert design.programme("zorg").label_nl == "zorg"  # no display names given: the id, readable
 
@@ -110,6 +111,8 @@ def test_three_waves_at_other_months_and_a_declared_short_term_wave(library: dic
         (lambda s: s["design"].update(ratings={"safety": "psysafety"}), "design.ratings.safety: 'psysafety'"),
         (lambda s: s["design"].update(comparison=True), "roster maps no `arm` column"),
         (lambda s: s.update(waves={"pre": s["waves"]["pre"]}, surveys=s["surveys"][:1]), "at least two waves"),
+        (lambda s: s["waves"]["pre"].update(months=1), "must be at 0 months"),
+        (lambda s: s["design"].update(baseline="post"), "design.baseline: 'post' must be the first wave"),
     ],
 )
 def test_design_mistakes_are_input_errors_naming_the_key(library: dict, edit, message: str) -> None:
@@ -163,3 +166,15 @@ def test_the_design_command_exits_2_with_the_key_named(tmp_path: Path) -> None:
     assert run.returncode == 2, run.stderr
     assert "outcomes.secondary: 'uwes_vigour' is not measured at the waves" in run.stderr
     assert "internal error" not in run.stderr and not (tmp_path / "d.json").exists()
+
+
+def test_two_arms_in_one_programme_name_the_effects_as_r_does(library: dict) -> None:
+    """``(short) * arm``: R (and the engine) name the interaction ``short:armintervisie``, the design's effect term."""
+    study = pilot(comparison=True)
+    study["roster"]["columns"]["arm"] = "Arm"
+    design = build_design(Study.model_validate(study), library)
+    assert design.growth_fixed() == "y ~ (short) * arm"
+    assert design.effect_terms() == ["short:armintervisie"]
+    resolved = resolve_analyses({}, design, PARAMS)
+    # two scores per person cannot carry a random slope: only random intercepts are tried
+    assert resolved["growth"]["random"] == ["(1 | participant) + (1 | group)", "(1 | participant)"]
