@@ -103,7 +103,12 @@ def _without_reports(snapshot: dict[str, bytes]) -> dict[str, bytes]:
 
 def _stalled_stage(root: Path, stage: str, victim: str) -> Path:
     """Run a stage's command until it is half-way through writing ``victim``; kill it; return the temp file."""
-    cmd = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"][stage]["cmd"].split()
+    pipeline = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))
+    variables = {k: v for entry in pipeline.get("vars", []) for k, v in entry.items()}
+    cmd = pipeline["stages"][stage]["cmd"]
+    for name, value in variables.items():  # DVC's ${...} templating, as `dvc repro` resolves it
+        cmd = cmd.replace("${" + name + "}", str(value))
+    cmd = cmd.split()
     assert cmd[0] == "intervisie"
     env = {**os.environ, "PATH": f"{shared.BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("INTERVISIE_PSEUDONYM_KEY", None)
