@@ -57,10 +57,9 @@ def _names(problems: list[str], key: str, values: Iterable[str] | None, allowed:
 def resolve_analyses(section: dict[str, Any], design: Design, path: Path) -> dict[str, Any]:
     """Return the ``analyses`` section with every design-dependent default filled in from ``design``.
 
-    Adds the design's ``waves``, ``baseline``, ``short_term``, ``knot_months``, ``primary`` and
-    ``secondary`` (what the analysis stages read), the growth model's ``fixed``, ``moderation``
-    and ``effect_terms`` (from :meth:`Design.growth_fixed` and friends), the random parts this
-    design can carry, and the defaults of ``implementation`` and ``survival``. Raises
+    Fills in the growth model's ``fixed``, ``moderation`` and ``effect_terms`` (from
+    :meth:`Design.growth_fixed` and friends), the random parts this design can carry, and the
+    defaults of ``implementation`` and ``survival``. Raises
     :class:`InputError` with every problem when a choice names a wave, scale, programme or
     factor the study does not have, or a key that now belongs to study.yaml.
     """
@@ -151,12 +150,6 @@ def resolve_analyses(section: dict[str, Any], design: Design, path: Path) -> dic
         section.pop(key, None)
     return {
         **section,
-        "waves": design.wave_ids,
-        "baseline": design.baseline,
-        "short_term": design.short_term,
-        "knot_months": design.knot_months,
-        "primary": list(design.primary),
-        "secondary": list(design.secondary),
         "growth": growth,
         "implementation": impl,
         "survival": survival,

@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import InputError
-from pipeline.instruments import Instrument
+from pipeline.instruments import Instrument, Scale
 from pipeline.scoring import score_range
 from pipeline.study import ARM_LABELS, Study
 
@@ -308,20 +308,7 @@ def build_design(study: Study, library: dict[str, Instrument]) -> Design:
     for inst in library.values():
         if not any(inst.id in survey.items for survey in study.surveys):
             continue
-        abbreviation = inst.abbreviation or inst.id.upper()
-        for scale in inst.scales:
-            low, high = score_range(inst, scale)
-            scales[scale.id] = ScaleInfo(
-                id=scale.id,
-                instrument=inst.id,
-                name_nl=f"{scale.name.nl} ({abbreviation})",
-                name_en=f"{scale.name.en} ({abbreviation})",
-                higher_is_better=scale.direction == "higher_better",
-                occasion=inst.occasion,
-                min=low,
-                max=high,
-                cutoffs=[(c.operator, c.threshold, c.label.nl, c.label.en) for c in scale.cutoffs],
-            )
+        scales.update({scale.id: scale_info(inst, scale) for scale in inst.scales})
     roster = study.roster.columns
     data = DataAvailable(
         groups="group_id" in roster,
@@ -357,6 +344,23 @@ def build_design(study: Study, library: dict[str, Instrument]) -> Design:
         scales=scales,
         ratings=dict(sorted(study.design.ratings.items())),
         data=data,
+    )
+
+
+def scale_info(inst: Instrument, scale: Scale) -> ScaleInfo:
+    """What the design records of one scale of an instrument file: names, direction, range, cut-offs."""
+    abbreviation = inst.abbreviation or inst.id.upper()
+    low, high = score_range(inst, scale)
+    return ScaleInfo(
+        id=scale.id,
+        instrument=inst.id,
+        name_nl=f"{scale.name.nl} ({abbreviation})",
+        name_en=f"{scale.name.en} ({abbreviation})",
+        higher_is_better=scale.direction == "higher_better",
+        occasion=inst.occasion,
+        min=low,
+        max=high,
+        cutoffs=[(c.operator, c.threshold, c.label.nl, c.label.en) for c in scale.cutoffs],
     )
 
 

@@ -18,7 +18,8 @@ import pandas as pd
 import yaml
 
 from analyses.data import piecewise_time
-from pipeline.design import DataAvailable, Design, Named, ScaleInfo, WaveInfo
+from pipeline.design import Design, ScaleInfo
+from tests.design_factory import make_test_design
 
 ROOT = Path(__file__).parents[1]
 #: scale -> (mean, SD, sign of a benefit, higher_is_better)
@@ -40,29 +41,15 @@ def make_design(
     ``directions`` gives scale id -> higher is better (default: the scales of :data:`SCALES`).
     """
     directions = directions or {s: spec[3] for s, spec in SCALES.items()}
-    ordered = sorted(waves.items(), key=lambda kv: kv[1])
     scales = {
         s: ScaleInfo(id=s, instrument=s, name_nl=f"{s} (NL)", name_en=f"{s} scale", higher_is_better=higher,
                      occasion="wave", min=0.0, max=100.0)
         for s, higher in directions.items()
     }
-    return Design(
-        study_id="synthetic",
-        title="synthetic study",
-        demo=True,
-        waves=[WaveInfo(id=w, label_nl=w, label_en=w, months=m) for w, m in ordered],
-        baseline=ordered[0][0],
-        short_term=ordered[1][0],
-        programmes=[Named(id=p, label_nl=p, label_en=p) for p in programmes],
-        arms=[Named(id=a, label_nl=a, label_en=a) for a in (["comparison"] if comparison else []) + ["intervisie"]],
-        assignment="self-selected",
-        primary=primary,
-        secondary=list(secondary or []),
-        scales=scales,
-        ratings={},
-        data=DataAvailable(groups=groups, coaches=groups, format=False, leaving_dates=False, sessions=False,
-                           attendance=False, session_surveys=False),
-    )
+    return make_test_design(
+        waves=waves, programmes=programmes, comparison=comparison, scales=scales, primary=primary,
+        secondary=secondary or [], data={"groups": groups, "coaches": groups},
+    )  # fmt: skip
 
 
 def simulate(

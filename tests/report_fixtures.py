@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.design import DataAvailable, Design, Named, ScaleInfo, WaveInfo
+from pipeline.design import Design, ScaleInfo
+from tests.design_factory import make_test_design
 
 SCALES = {
     "brs": ScaleInfo(id="brs", instrument="brs", name_nl="Veerkracht (BRS)", name_en="Resilience (BRS)",
@@ -32,20 +33,10 @@ PROGRAMMES = {
 
 def make_design(*, comparison: bool, waves: dict[str, float], programmes: list[str], title: str = "Pilot X") -> Design:
     """A design as the design stage would write it (scales: BRS and CBI primary, GRAS secondary)."""
-    labels = {0: ("Start", "Baseline")}
-    arms = [Named(id="comparison", label_nl="vergelijkingsgroep", label_en="comparison group")] if comparison else []
-    arms.append(Named(id="intervisie", label_nl="intervisie", label_en="intervisie"))
-    ids = list(waves)
-    return Design(
-        study_id="pilot", title=title, demo=False,
-        waves=[WaveInfo(id=w, months=m, label_nl=labels.get(m, (f"{m:g} maanden",))[0],
-                        label_en=labels.get(m, ("", f"{m:g} months"))[1]) for w, m in waves.items()],
-        baseline=ids[0], short_term=ids[1],
-        programmes=[Named(id=p, label_nl=PROGRAMMES[p][0], label_en=PROGRAMMES[p][1]) for p in programmes],
-        arms=arms, assignment="self_selected", primary=["brs", "cbi_work"], secondary=["gras"], scales=SCALES,
-        ratings={},
-        data=DataAvailable(groups=True, coaches=True, format=False, leaving_dates=False, sessions=False, attendance=False,
-                           session_surveys=False),
+    return make_test_design(
+        waves=waves, programmes={p: PROGRAMMES[p] for p in programmes}, comparison=comparison, scales=SCALES,
+        primary=["brs", "cbi_work"], secondary=["gras"], study_id="pilot", title=title, demo=False,
+        wave_label=lambda _w, m: ("Start", "Baseline") if m == 0 else (f"{m:g} maanden", f"{m:g} months"),
     )  # fmt: skip
 
 

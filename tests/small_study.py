@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.design import DataAvailable, Design, Named, ScaleInfo, WaveInfo
+from pipeline.design import Design, ScaleInfo
+from tests.design_factory import make_test_design
 
 SCALES = {
     "brs": ScaleInfo(id="brs", instrument="brs", name_nl="Veerkracht (BRS)", name_en="Resilience (BRS)",
@@ -26,24 +27,11 @@ def small_design(
     *, waves: dict[str, float], programmes: list[str], arms: list[str], short_term: str | None = None
 ) -> Design:
     """A design with these waves (id -> months), programmes and arms, BRS and CBI work as outcomes."""
-    ids = list(waves)
-    return Design(
-        study_id="small",
+    return make_test_design(
+        waves=waves, programmes=programmes, comparison="comparison" in arms, scales=SCALES,
+        primary=["brs", "cbi_work"], short_term=short_term, data={"format": True}, study_id="small",
         title="small synthetic study",
-        demo=True,
-        waves=[WaveInfo(id=w, label_nl=w, label_en=w, months=m) for w, m in waves.items()],
-        baseline=ids[0],
-        short_term=short_term or ids[1],
-        programmes=[Named(id=p, label_nl=p, label_en=p) for p in programmes],
-        arms=[Named(id=a, label_nl=a, label_en=a) for a in arms],
-        assignment="self_selected",
-        primary=["brs", "cbi_work"],
-        secondary=[],
-        scales=SCALES,
-        ratings={},
-        data=DataAvailable(groups=True, coaches=True, format=True, leaving_dates=False, sessions=False,
-                           attendance=False, session_surveys=False),
-    )
+    )  # fmt: skip
 
 
 def write_study(

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.design import DataAvailable, Design, Named, ScaleInfo, WaveInfo
+from pipeline.design import Design, ScaleInfo, scale_info
 from pipeline.instruments import load_library
-from pipeline.scoring import score_range
+from tests.design_factory import make_test_design
 
 ROOT = Path(__file__).parents[1]
 #: the planted moderation of the short-term change of cbi_work per SD of the group's coach quality
@@ -34,17 +34,7 @@ RATINGS = {"coach_quality": "coach_quality", "safety": "psysafety", "structure":
 
 
 def _scales() -> dict[str, ScaleInfo]:
-    library = load_library(ROOT / "instruments")
-    out = {}
-    for inst in library.values():
-        for scale in inst.scales:
-            low, high = score_range(inst, scale)
-            out[scale.id] = ScaleInfo(
-                id=scale.id, instrument=inst.id, name_nl=scale.name.nl, name_en=scale.name.en,
-                higher_is_better=scale.direction == "higher_better", occasion=inst.occasion, min=low, max=high,
-                cutoffs=[(c.operator, c.threshold, c.label.nl, c.label.en) for c in scale.cutoffs],
-            )
-    return out
+    return {scale.id: scale_info(inst, scale) for inst in load_library(ROOT / "instruments").values() for scale in inst.scales}
 
 
 def write_study(
@@ -168,20 +158,13 @@ def write_study(
     if attendance and groups:
         pd.DataFrame(attend).to_parquet(out / "attendance.parquet")
     # -- the design ----------------------------------------------------------------------------
-    arms = (["comparison"] if n_comparison else []) + ["intervisie"]
-    design = Design(
-        study_id="synthetic", title="synthetic", demo=True,
-        waves=[WaveInfo(id=w, label_nl=f"{m:g} mnd", label_en=f"{m:g} months", months=m)
-               for w, m in zip(waves, months, strict=True)],
-        baseline=waves[0], short_term=waves[1],
-        programmes=[Named(id=p, label_nl=p, label_en=p) for p in programmes],
-        arms=[Named(id=a, label_nl=a, label_en=a) for a in arms],
-        assignment="self_selected", primary=list(primary), secondary=[],
-        scales=_scales(), ratings=dict(sorted(RATINGS.items())) if ratings else {},
-        data=DataAvailable(groups=groups, coaches=groups, format=len(formats) > 0, leaving_dates=leaving_dates,
-                           sessions=sessions and groups, attendance=attendance and groups,
-                           session_surveys=ratings),
-    )
+    design = make_test_design(
+        waves=dict(zip(waves, months, strict=True)), programmes=programmes, comparison=bool(n_comparison),
+        scales=_scales(), primary=primary, wave_label=lambda _w, m: (f"{m:g} mnd", f"{m:g} months"),
+        ratings=RATINGS if ratings else None, title="synthetic",
+        data={"groups": groups, "coaches": groups, "format": len(formats) > 0, "leaving_dates": leaving_dates,
+              "sessions": sessions and groups, "attendance": attendance and groups, "session_surveys": ratings},
+    )  # fmt: skip
     if not cutoffs:
         design = design.model_copy(
             update={"scales": {k: v.model_copy(update={"cutoffs": []}) for k, v in design.scales.items()}}

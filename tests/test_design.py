@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from intervisie.choices import resolve_analyses
+from intervisie.stages.common import AnalysisParams
 from intervisie.stages.design import run_design
 from pipeline.design import build_design, load_design
 from pipeline.errors import InputError
@@ -81,7 +82,8 @@ def test_a_pilot_design_has_no_comparison_no_long_term_and_no_moderation(library
     assert not design.data.sessions and not design.data.leaving_dates and not design.data.format
     assert sorted(design.scales) == ["brs", "cbi_patient", "cbi_personal", "cbi_work"]
     resolved = resolve_analyses({"growth": {}}, design, PARAMS)
-    assert resolved["waves"] == ["pre", "post"] and resolved["knot_months"] == 6.0
+    params = AnalysisParams(design=design, **resolved)
+    assert params.waves == ["pre", "post"] and params.knot_months == 6.0
     assert resolved["survival"]["km_by"] == [] and resolved["survival"]["caseness"]["scale"] == "cbi_work"
     assert resolved["survival"]["caseness"]["threshold"] == 50
     assert resolved["implementation"]["outcomes"] == ["brs"]

@@ -32,26 +32,50 @@ DESIGN_FILE = "design.json"
 class AnalysisParams(BaseModel):
     """The study's design and the researcher's ``analyses`` choices, as every analysis stage reads them.
 
-    ``waves`` ... ``secondary`` come from the design (``data_clean/design.json``, from study.yaml);
-    the rest from the ``analyses`` section of ``params.yaml`` with every design-dependent default
-    filled in (:func:`intervisie.choices.resolve_analyses`). ``design`` is the whole design.
+    ``design`` is the whole design (``data_clean/design.json``, from study.yaml); ``waves`` ...
+    ``secondary`` are read from it. The rest are the ``analyses`` choices of ``params.yaml`` with
+    every design-dependent default filled in (:func:`intervisie.choices.resolve_analyses`).
     """
 
     model_config = ConfigDict(extra="allow", frozen=True, arbitrary_types_allowed=True)
 
     design: Design
-    waves: list[str]
-    baseline: str
-    short_term: str
-    knot_months: float = 3.0
-    primary: list[str]
-    secondary: list[str] = []
     reliability_threshold: float = 0.70
     growth: dict = {}
 
+    @property
+    def waves(self) -> list[str]:
+        """Wave ids in the order of their months."""
+        return self.design.wave_ids
+
+    @property
+    def baseline(self) -> str:
+        """The baseline wave."""
+        return self.design.baseline
+
+    @property
+    def short_term(self) -> str:
+        """The short-term wave (the growth model's knot)."""
+        return self.design.short_term
+
+    @property
+    def knot_months(self) -> float:
+        """Months from the baseline to the short-term wave."""
+        return self.design.knot_months
+
+    @property
+    def primary(self) -> list[str]:
+        """The primary outcome scales."""
+        return list(self.design.primary)
+
+    @property
+    def secondary(self) -> list[str]:
+        """The secondary outcome scales."""
+        return list(self.design.secondary)
+
     def outcomes(self) -> list[str]:
         """Return the primary, then the secondary outcome scales."""
-        return [*self.primary, *self.secondary]
+        return self.design.outcomes()
 
     def section(self, name: str) -> dict:
         """One resolved sub-section of the choices (``implementation``, ``survival``, ``power``, ...)."""
