@@ -114,18 +114,6 @@ def not_estimable(data: pd.DataFrame, fixed: str, *, min_participants: int = MIN
     return None
 
 
-def match_terms(names: pd.Series, terms: list[str]) -> pd.Series:
-    """Name each coefficient as the effect term with the same parts, in the design's order.
-
-    R (and the engine) order an interaction's parts as the formula introduces them:
-    ``y ~ arm * short`` names ``armintervisie:short`` what ``y ~ programme * short + arm * short``
-    names ``short:armintervisie``. They are the same coefficient; the effects table uses the
-    design's name (:meth:`pipeline.design.Design.effect_terms`) whatever the formula.
-    """
-    by_parts = {frozenset(t.split(":")): t for t in terms}
-    return names.map(lambda n: by_parts.get(frozenset(str(n).split(":")), n))
-
-
 def _missing_terms(scale: str, terms: list[str], reason: str, n: int, n_obs: int) -> pd.DataFrame:
     """Effect-term rows of an outcome whose model could not be fitted: NaN with the reason."""
     return pd.DataFrame([{"outcome": scale, "term": t, "n": n, "n_obs": n_obs, "note": reason} for t in terms])
@@ -178,7 +166,6 @@ def growth_results(
         sd_base = float(base.std(ddof=1)) if len(base) > 1 else float("nan")
         rank = [m for m in model.messages_ if "rank deficient" in m]
         table = model.fixed_.assign(
-            term=match_terms(model.fixed_["term"], terms),
             outcome=scale,
             structure=model.formula,
             singular=model.singular_,

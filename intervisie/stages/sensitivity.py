@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from analyses.growth import MIN_PARTICIPANTS, growth_data, match_terms, not_estimable
+from analyses.growth import MIN_PARTICIPANTS, growth_data, not_estimable
 from analyses.mixed import NoAcceptableFitError, fit_with_fallback
 from analyses.multiplicity import adjust_effects
 from analyses.tipping import TippingPoint, ancova_data
@@ -123,8 +123,7 @@ def complete_case_effects(
         if reason is not None:
             skipped.append({"analysis": "complete-case growth model", "outcome": scale, "reason": f"complete cases: {reason}"})
             continue
-        table = model.fixed_.assign(term=match_terms(model.fixed_["term"], terms))
-        table = table[table["term"].isin(terms)]
+        table = model.fixed_[model.fixed_["term"].isin(terms)]
         rows.append(
             pd.DataFrame(
                 {
