@@ -14,7 +14,7 @@ wave at or above it: the time is known only to lie in that interval (interval-ce
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from lifelines import WeibullAFTFitter
 from lifelines.fitters.npmle import npmle
 from scipy import stats
 
+from analyses.weibull_ic import polish_weibull_ic
 from pipeline.errors import InputError
 
 #: moves each lower bound up by this much (months) so that intervals are open on the left, (L, R]
@@ -106,16 +107,28 @@ def turnbull_curve(intervals: pd.DataFrame, *, by: str = "arm", tol: float = 1e-
     return pd.DataFrame(rows, columns=[by, "time_lower", "time_upper", "survival"])
 
 
-def _reference_dummies(data: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Indicator columns ``<column>_<level>`` for all but the most common level (ties: first by name)."""
-    counts = data[column].astype(str).value_counts()
-    reference = sorted(counts[counts == counts.max()].index)[0]
-    levels = sorted(set(counts.index) - {reference})
-    return pd.DataFrame({f"{column}_{lv}": (data[column].astype(str) == lv).astype(float) for lv in levels})
+def _reference_dummies(data: pd.DataFrame, column: str, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Indicator columns ``<column>_<level>`` for all but the reference level.
+
+    The reference is the first level of ``order`` (the study's declared order, e.g. the first
+    programme of study.yaml) present in the data; without an order, the most common level (ties:
+    first by name).
+    """
+    values = data[column].astype(str)
+    counts = values.value_counts()
+    present = [str(lv) for lv in (order or ()) if str(lv) in counts.index]
+    reference = present[0] if present else sorted(counts[counts == counts.max()].index)[0]
+    levels = [lv for lv in present if lv != reference] + sorted(set(counts.index) - set(present) - {reference})
+    return pd.DataFrame({f"{column}_{lv}": (values == lv).astype(float) for lv in levels})
 
 
 def caseness_weibull(
-    intervals: pd.DataFrame, *, covariates: Sequence[str] = (), alpha: float = 0.05, model: str = "weibull"
+    intervals: pd.DataFrame,
+    *,
+    covariates: Sequence[str] = (),
+    alpha: float = 0.05,
+    model: str = "weibull",
+    levels: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Weibull AFT model of interval-censored time to caseness: time ratios and hazard ratios.
 
@@ -132,10 +145,13 @@ def caseness_weibull(
     intervals : pandas.DataFrame
         From :func:`caseness_intervals` (``arm`` intervisie/comparison, ``lower``, ``upper``, ``case``).
     covariates : sequence of str, keyword-only
-        Further factors (e.g. ``programme``); reference level: the most common.
+        Further factors (e.g. ``programme``); reference level: the first of ``levels[factor]``
+        present in the data, else the most common.
     alpha : float, keyword-only
     model : str, keyword-only
         Name written in the ``model`` column.
+    levels : mapping, keyword-only
+        The declared order of a factor's levels (the study's programmes as study.yaml lists them).
 
     Returns
     -------
@@ -150,11 +166,11 @@ def caseness_weibull(
     """
     frame = pd.DataFrame({"arm_intervisie": (intervals["arm"] == "intervisie").astype(float).to_numpy()})
     for column in covariates:
-        frame = frame.join(_reference_dummies(intervals.reset_index(drop=True), column))
+        frame = frame.join(_reference_dummies(intervals.reset_index(drop=True), column, (levels or {}).get(column)))
     frame["lower"] = intervals["lower"].to_numpy(float)
     frame["upper"] = intervals["upper"].to_numpy(float)
     fitter = WeibullAFTFitter(alpha=alpha).fit_interval_censoring(frame, "lower", "upper")
-    params, cov = fitter.params_, fitter.variance_matrix_
+    params, cov, _ = polish_weibull_ic(fitter, frame, "lower", "upper")  # lifelines stops short of the optimum
     log_rho = float(params[("rho_", "Intercept")])
     rho = np.exp(log_rho)
     z = stats.norm.ppf(1 - alpha / 2)

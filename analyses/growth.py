@@ -17,8 +17,11 @@ cohort the model is ``y ~ [programme +] short [+ long]``: the coefficients of ``
 with several programmes; the fixed part, the effect terms and the moderation terms come from
 the study's design (:meth:`pipeline.design.Design.growth_fixed`).
 
-The random part is tried from the most to the least complex structure (``params.yaml``); the
-one used, and why the others were rejected, is written beside the estimates.  Programme
+The random part starts from the maximal structure (the first of ``analyses.growth.random`` in
+``params.yaml``) and, when the fit is singular, sheds the variance component estimated at zero
+and refits, one component at a time (:func:`analyses.random_pruning.fit_pruned`); the path
+(``structures``: each structure tried, why it was rejected, what was removed) is written beside
+the estimates, and the structure used is each effect row's ``structure``.  Programme
 moderation is tested with a likelihood-ratio test of the design's moderation terms (none with
 one programme).  Comparison participants belong to no intervisie group: each is its own group
 of one.  An outcome the data cannot support (too few participants, one wave, one arm, no
@@ -34,8 +37,9 @@ import numpy as np
 import pandas as pd
 
 from analyses.data import piecewise_time
-from analyses.mixed import MixedModel, NoAcceptableFitError, fit_with_fallback, likelihood_ratio_test
+from analyses.mixed import MixedModel, NoAcceptableFitError, likelihood_ratio_test
 from analyses.mixed.formula import parse_formula
+from analyses.random_pruning import LOG_COLUMNS, fit_pruned
 
 ARM_LEVELS = ["comparison", "intervisie"]
 #: fewer participants with a score than this and an outcome's growth model is not fitted
@@ -72,6 +76,21 @@ def growth_data(scores: pd.DataFrame, scale: str, programmes: list[str] | None =
     part["programme"] = pd.Categorical(part["programme"].astype(str), categories=levels)
     part["participant"] = part["participant"].astype(str)
     return part.rename(columns={"score": "y"}).reset_index(drop=True)
+
+
+def reference_levels(model: MixedModel, data: pd.DataFrame) -> dict[str, str]:
+    """The reference levels of the model's factors: ``reference_programme``, ``reference_arm`` ("" when absent).
+
+    Treatment contrasts: the coefficients of ``programme`` and ``arm`` compare with these levels
+    (the first programme study.yaml lists, the comparison arm).
+    """
+    fixed = model.parsed.fixed_variables
+    out = {}
+    for factor in ("programme", "arm"):
+        column = data[factor] if factor in data else None
+        first = column.cat.categories[0] if column is not None and isinstance(column.dtype, pd.CategoricalDtype) else ""
+        out[f"reference_{factor}"] = str(first) if factor in fixed else ""
+    return out
 
 
 def wave_means(model: MixedModel, waves: dict[str, float], knot: float, *, arm: str = "all") -> pd.DataFrame:
@@ -135,10 +154,13 @@ def growth_results(
 ) -> dict[str, pd.DataFrame]:
     """Fit the growth model of every scale: effects, wave means, fallback log, moderation tests, variances, fit.
 
-    ``fixed`` is the fixed part with ``y`` as the response, ``random`` the random parts from the
-    most to the least complex, ``moderation`` the terms added for the programme test (None: no
-    test, one programme). ``effect_terms`` are the terms every outcome must report (a NaN row
-    with a ``note`` when not estimable); ``programmes`` orders the programme levels.
+    ``fixed`` is the fixed part with ``y`` as the response, ``random`` the random parts (the
+    first is the maximal structure, pruned of zero variance components by
+    :func:`analyses.random_pruning.fit_pruned`; the others are fallback starting points),
+    ``moderation`` the terms added for the programme test (None: no test, one programme).
+    ``effect_terms`` are the terms every outcome must report (a NaN row with a ``note`` when not
+    estimable); ``programmes`` orders the programme levels (the first is the reference; the
+    effects name it in ``reference_programme``, and the reference arm in ``reference_arm``).
     Standardised effects divide by the SD of the baseline scores of the scale.
     The ``skipped`` table lists each analysis left out, with its reason.
     """
@@ -153,7 +175,7 @@ def growth_results(
         reason = not_estimable(data, fixed, min_participants=min_participants)
         if reason is None:
             try:
-                model, log = fit_with_fallback([f"{fixed} + {r}" for r in random], data, reml=True)
+                model, log = fit_pruned(fixed, random, data, reml=True)
             except NoAcceptableFitError as exc:
                 logs.append(exc.log.assign(outcome=scale))
                 reason = f"no acceptable fit: {exc}"
@@ -173,6 +195,7 @@ def growth_results(
             n_obs=len(data),
             sd_baseline=sd_base,
             note="; ".join(rank),
+            **reference_levels(model, data),
         )
         for column in ("estimate", "ci95_low", "ci95_high"):
             table[f"std_{column}"] = table[column] / sd_base if sd_base > 0 else np.nan
@@ -201,12 +224,15 @@ def growth_results(
         return table.reindex(columns=first + [c for c in table.columns if c not in first])
 
     effects_table = stack(effects, [*EFFECT_COLUMNS, "n_obs", "structure"])
+    for column in ("reference_programme", "reference_arm"):
+        if column in effects_table:
+            effects_table[column] = effects_table[column].fillna("")
     if "note" in effects_table:
         effects_table["note"] = effects_table["note"].fillna("")
     return {
         "effects": effects_table,
         "wave_means": stack(means, MEANS_COLUMNS),
-        "structures": stack(logs, ["outcome", "formula", "status", "reason"]),
+        "structures": stack(logs, ["outcome", *LOG_COLUMNS]),
         "moderation": stack(moderation_tests, MODERATION_COLUMNS),
         "random_effects": stack(variances, ["outcome", "structure"]),
         "model_fit": stack(fits, ["outcome", "structure"]),

@@ -21,10 +21,11 @@ deviation from the group (``within``) from the group's deviation from its progra
 (``between``); the two effects differ when the factor acts through the group rather than the
 person (Enders & Tofighi 2007).
 
-The random part is tried from the most to the least complex structure
-(:func:`analyses.mixed.fit_with_fallback`), as the growth stage does: first for the joint model,
-then for each single-factor model starting from the structure the joint model accepted (a
-simpler model of the same rows rarely supports more; this halves the number of fits).  Fixed
+The random part starts from the maximal structure and sheds the variance components estimated
+at zero one at a time (:func:`analyses.random_pruning.fit_pruned`), as the growth stage does:
+first for the joint model, then for each single-factor model starting from the structure the
+joint model accepted (a simpler model of the same rows rarely supports more; this halves the
+number of fits).  Fixed
 effects, Satterthwaite df and Wald t intervals are lmerTest's (``analyses.mixed``).
 
 :func:`rank_factors` turns the short-term moderation effects into the round table's summary:
@@ -48,7 +49,8 @@ import numpy as np
 import pandas as pd
 
 from analyses.growth import growth_data
-from analyses.mixed import MixedModel, NoAcceptableFitError, fit_with_fallback
+from analyses.mixed import MixedModel, NoAcceptableFitError
+from analyses.random_pruning import LOG_COLUMNS, fit_pruned
 
 SLOPES = ("baseline", "short", "long")
 #: the time terms of the piecewise growth model with a long-term wave (``Design.time_terms()``)
@@ -59,7 +61,7 @@ MODERATOR_COLUMNS = [
     *EFFECT_COLUMNS, "model", "factor", "level", "slope", "covariate", "t_val", "note", "structure", "singular",
     "n_obs", "sd_baseline", "std_estimate", "std_ci95_low", "std_ci95_high",
 ]
-STRUCTURE_COLUMNS = ["outcome", "model", "formula", "status", "reason"]
+STRUCTURE_COLUMNS = ["outcome", "model", *LOG_COLUMNS]
 
 
 def covariate_level(covariate: str) -> tuple[str, str]:
@@ -179,7 +181,7 @@ def fit_moderators(
     fixed : str
         The fixed part without the factors, e.g. ``"y ~ programme + short + long"``.
     random : sequence of str
-        Random parts, most complex first.
+        Random parts: the maximal first (pruned of zero components), then fallback starting points.
     factors : mapping of str to list of str
         Factor -> covariate columns (from :func:`analyses.implementation_factors.factor_table`).
     baseline : str
@@ -193,23 +195,26 @@ def fit_moderators(
         :func:`moderator_effects` rows of every model that could be fitted (``model`` = ``joint``
         or the factor); columns :data:`MODERATOR_COLUMNS`.
     structures : pandas.DataFrame
-        ``outcome, model, formula, status, reason``: the random parts tried per model.  A model
+        ``outcome, model, step, formula, status, reason, action``: the random parts tried per
+        model, and what was removed to reach the next.  A model
         none of whose random parts gave an acceptable fit has no ``accepted`` row and no effects.
     """
     effects, logs = [], []
     everything = [c for columns in factors.values() for c in columns]
     plan = [("joint", everything)] + [(name, list(columns)) for name, columns in factors.items()]
-    start = 0
+    starts = list(random)
     for label, covariates in plan:
-        formulas = moderator_formulas(fixed, covariates, random[start:], time_terms)
+        with_factors = moderator_formulas(fixed, covariates, [""], time_terms)[0].removesuffix(" + ")
         try:
-            model, log = fit_with_fallback(formulas, data, reml=True)
+            model, log = fit_pruned(with_factors, starts, data, reml=True)
         except NoAcceptableFitError as exc:
             logs.append(exc.log.assign(outcome=outcome, model=label))
             continue
         logs.append(log.assign(outcome=outcome, model=label))
         if label == "joint":
-            start = start + formulas.index(model.formula)
+            accepted = model.formula.removeprefix(f"{with_factors} + ")
+            starts = [accepted, *random[next((i + 1 for i, r in enumerate(random) if r == accepted), 0) :]]
+            starts = list(dict.fromkeys(starts))
         effects.append(
             moderator_effects(
                 model, data, covariates, outcome=outcome, label=label, baseline=baseline, time_terms=time_terms

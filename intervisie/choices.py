@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from analyses.mixed.formula import parse_formula
 from pipeline.design import Design
 from pipeline.errors import InputError
 
@@ -54,6 +55,35 @@ def _names(problems: list[str], key: str, values: Iterable[str] | None, allowed:
             problems.append(f"{key}: '{value}' is not {what} of this study (it has: {allowed or 'none'})")
 
 
+#: the columns a random part of the growth model may use besides the fixed part's and the time terms
+GROUPING = ("participant", "group")
+
+
+def _check_random(problems: list[str], key: str, random: list[object], fixed: str) -> None:
+    """Check each random part of ``key``: it must read as lme4 random terms over known columns."""
+    base = parse_formula(f"{fixed} + (1 | participant)")
+    allowed = list(dict.fromkeys([*base.fixed_variables, "short", "long", *GROUPING]))
+    for i, part in enumerate(random):
+        where = f"{key}[{i}]"
+        if not isinstance(part, str) or not part.strip():
+            problems.append(f"{where}: must be random-effect terms written as text, e.g. \"(1 | participant)\"")
+            continue
+        try:
+            parsed = parse_formula(f"{fixed} + {part}")
+        except ValueError as exc:
+            problems.append(f"{where}: {part!r} is not a formula the growth model can read: {exc}")
+            continue
+        if parsed.fixed_terms != base.fixed_terms or parsed.intercept != base.intercept:
+            problems.append(
+                f"{where}: {part!r} adds fixed terms; write only random-effect terms in parentheses, "
+                "e.g. (1 + short | participant)"
+            )
+            continue
+        unknown = [v for v in parsed.random_variables if v not in allowed]
+        if unknown:
+            problems.append(f"{where}: {part!r} uses {unknown}, which the growth data do not have (it has: {allowed})")
+
+
 def resolve_analyses(section: dict[str, Any], design: Design, path: Path) -> dict[str, Any]:
     """Return the ``analyses`` section with every design-dependent default filled in from ``design``.
 
@@ -75,6 +105,8 @@ def resolve_analyses(section: dict[str, Any], design: Design, path: Path) -> dic
                 f"analyses.growth.{key}: follows from the design in study.yaml (programmes, arms, waves); remove it"
             )
     random = list(growth.get("random") or [])
+    _check_random(problems, "analyses.growth.random", random, design.growth_fixed())
+    random = [r for r in random if isinstance(r, str)]
     if not random:
         random = ["(1 + short | participant) + (1 | group)", "(1 | participant) + (1 | group)", "(1 | participant)"]
     if not design.data.groups:
@@ -83,7 +115,7 @@ def resolve_analyses(section: dict[str, Any], design: Design, path: Path) -> dic
         # two scores per person cannot separate a random slope from the residual: not identifiable
         random = [r for r in random if not re.search(r"short\s*\|", r)] or ["(1 | participant)"]
     if not design.long_term:
-        bad = [r for r in random if "long" in r]
+        bad = [r for r in random if isinstance(r, str) and "long" in r]
         if bad:
             problems.append(f"analyses.growth.random: {bad} use `long`, but no wave follows the short-term wave")
     growth.update(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from pipeline.atomic import stop_with_dvc
 from pipeline.errors import PipelineError
 from pipeline.instruments import InstrumentError
 
@@ -445,7 +446,7 @@ def check_clean_command(clean_dir: Path) -> None:
     click.echo(f"{', '.join(checked)}: in the canonical form.")
 
 
-@cli.command("report")
+@cli.group("report", invoke_without_command=True)
 @click.option("--results", "results_dir", type=PathArg, default=Path("results"), show_default=True)
 @click.option("--design", "design_path", type=PathArg, default=Path("data_clean/design.json"), show_default=True,
               help="The study's design (written by `intervisie design`): names of waves, programmes, outcomes.")  # fmt: skip
@@ -455,14 +456,50 @@ def check_clean_command(clean_dir: Path) -> None:
 @click.option("--lock", "lock_path", type=PathArg, default=Path("dvc.lock"), show_default=True,
               help="Where the data hashes of the provenance block come from.")  # fmt: skip
 @click.option("--out", "out_dir", type=PathArg, default=Path("reports/_site"), show_default=True)
+@click.pass_context
 def report(
-    results_dir: Path, design_path: Path, reports_dir: Path, params_path: Path, lock_path: Path, out_dir: Path
+    ctx: click.Context,
+    results_dir: Path,
+    design_path: Path,
+    reports_dir: Path,
+    params_path: Path,
+    lock_path: Path,
+    out_dir: Path,
 ) -> None:
-    """Render the board report, methods appendix and round-table handout from finished results (no Quarto needed)."""
+    """Render the board report, methods appendix and round-table handout from finished results (no Quarto needed).
+
+    `intervisie report audit SITE` checks a rendered site for disclosure instead (see `intervisie report audit -h`).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from reporting.render import run_report
 
     for path in run_report(results_dir, reports_dir, out_dir, params_path, lock_path, _progress, design_path=design_path):
         click.echo(str(path))
+
+
+@report.command("audit")
+@click.argument("site_dir", type=PathArg, default=Path("reports/_site"))
+@click.option("--protection", type=click.IntRange(min=0), default=None,
+              help="Narrowest feasible interval (people) a hidden small cell may have; default min_cell - 1.")  # fmt: skip
+@click.option("--min-cell", type=click.IntRange(min=1), default=None,
+              help="Override the documents' own min_cell (default: the largest they state).")  # fmt: skip
+@click.option("--time-limit", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
+              help="Seconds per integer program; a cell not settled in time fails as 'undecided'.")  # fmt: skip
+def report_audit(site_dir: Path, protection: int | None, min_cell: int | None, time_limit: float) -> None:
+    """Act as an attacker on every *.html document in SITE_DIR together: can a hidden number be recovered?
+
+    Exit 0 when nothing is disclosed, 1 when anything fails (each finding is printed with its document,
+    cell id, rule and feasible interval), 2 when the site cannot be read.
+    """
+    from reporting.audit import audit_site
+
+    result = audit_site(site_dir, protection=protection, min_cell=min_cell, time_limit=time_limit)
+    for finding in result.findings:
+        click.echo(finding.line())
+    click.echo(result.summary(), err=not result.ok)
+    if not result.ok:
+        raise SystemExit(1)
 
 
 @cli.command()
@@ -510,6 +547,7 @@ def where(clean_dir: Path, results_dir: Path, site_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; turn known errors into one clear paragraph and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    stop_with_dvc()  # SIGTERM/SIGHUP clean up; under `dvc repro`, end when DVC ends (pipeline/atomic.py)
     try:
         cli.main(args=argv, prog_name="intervisie", standalone_mode=False)
     except click.exceptions.Abort:

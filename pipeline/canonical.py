@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from pipeline.dates import Window, is_partial
 from pipeline.errors import InputError
 from pipeline.ledger import RULES, Ledger
 from pipeline.readers import RawTable, cells
-from pipeline.schemas import INPUT_SCHEMAS, ROW_CHECKS
+from pipeline.schemas import BOOKKEEPING_RANGES, INPUT_SCHEMAS, ROW_CHECKS
 from pipeline.study import Source
 
 #: the canonical fields of each role and how each is parsed
@@ -66,6 +67,9 @@ DEFAULTS: dict[str, dict[str, str]] = {"roster": {"arm": "intervisie"}}
 GROUP_KEY_FIELDS = {"attendance": "group_id", "survey": "group_id"}
 #: fields whose values identify a person: never copied into the quality tables
 IDENTIFYING = {"participant_id", "group_id", "coach_id", "session_id"}
+#: the kind of value each field holds, for what the quality tables may show of it (pipeline.redact)
+SHOWN_AS = {"id": "identifier", "coded": "code", "date": "date", "number": "number", "text": "text"}
+COUNTS = {"cases_discussed"}
 #: bookkeeping fields: an unreadable value is set missing (and reported); the row is kept
 SOFT_FIELDS = {"submitted_at", "duration_seconds", "finished", "duration_hours", "cases_discussed", "end_date", "method"}
 #: coded fields whose canonical values the study must list itself (``values:``): the column is
@@ -74,6 +78,27 @@ DECLARED_CODES = {"method"}
 #: roles whose exact duplicate rows (every canonical field equal) are excluded, keeping the first
 EXACT_DUPLICATES_EXCLUDED = {"roster", "sessions"}
 BOOLEAN_WORDS = {"true": ["true", "1", "ja", "yes", "waar"], "false": ["false", "0", "nee", "no", "onwaar"]}
+
+
+class _Report:
+    """Records the bad cells of one field: set missing (bookkeeping) or quarantined, shown by their kind."""
+
+    def __init__(self, ledger: Ledger, file: str, column: str, soft: bool, redact: bool, kind: str) -> None:
+        self.ledger, self.file, self.column = ledger, file, column
+        self.soft, self.redact, self.kind = soft, redact, kind
+
+    def __call__(self, values: pd.Series, bad: pd.Series, rule: str, detail: str) -> None:
+        rows, shown = values.index[bad.to_numpy()], values[bad.to_numpy()]
+        common = {"values": shown, "detail": detail, "redact": self.redact, "kind": self.kind}
+        if self.soft:  # bookkeeping: a bad value is dropped, the row is kept
+            self.ledger.issue(self.file, rows, self.column, rule, action="set_missing", **common)  # type: ignore[arg-type]
+        else:
+            self.ledger.quarantine(self.file, rows, self.column, rule, **common)
+
+
+def _shown_kind(role: str, field: str) -> str:
+    kind = FIELD_KINDS.get(role, {}).get(field, "text")
+    return "count" if field in COUNTS else SHOWN_AS[kind]
 
 
 def rule_name(check: str) -> str:
@@ -169,12 +194,17 @@ def _as_number(values: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series, p
         if isinstance(v, str):
             text = v.strip().replace(decimal, ".") if decimal != "." and decimal in v else v.strip()
             try:
-                return float(text)
+                number = float(text)
             except ValueError:
                 return np.nan
+            return number if np.isfinite(number) else np.nan
         return np.nan
 
-    out = map_distinct(values, parse).astype(float)
+    def finite(v: object) -> float:  # inf (typed, or a number cell) cannot be a duration or a count
+        number = parse(v)
+        return number if np.isfinite(number) else np.nan
+
+    out = map_distinct(values, finite).astype(float)
     dotted = map_distinct(values, lambda v: decimal != "." and isinstance(v, str) and "." in v and decimal not in v)
     return out, values.notna() & out.isna(), dotted.astype(bool) & out.notna()
 
@@ -203,11 +233,14 @@ def canonical_rows(
     programmes: dict[str, list[str]],
     waves: list[str],
     dynamic_checks: dict[str, list[pa.Check]] | None = None,
+    windows: dict[str, Window] | None = None,
 ) -> pd.DataFrame:
     """Return the valid canonical rows of a raw table, indexed by source row.
 
     Rows that break a rule are quarantined in ``ledger`` (one issue per broken rule and
-    cell), and are absent from the result.
+    cell), and are absent from the result; a bookkeeping field's bad value is set missing
+    instead (:data:`SOFT_FIELDS`).  ``windows`` gives the dates each date field may hold
+    (:mod:`pipeline.dates`).
     """
     check_fields(role, source)
     raw = table.frame
@@ -219,6 +252,8 @@ def canonical_rows(
             continue
         values = pd.Series(cells(raw[column]), index=frame.index, dtype=object)
         redact = field in IDENTIFYING
+        shown = "count" if field in COUNTS else SHOWN_AS[kind]
+        report = _Report(ledger, table.name, column, field in SOFT_FIELDS, redact, shown)
         if kind == "id":
             frame[field] = map_distinct(values, _as_id)
             continue
@@ -226,10 +261,19 @@ def canonical_rows(
             frame[field] = map_distinct(values, lambda v: None if v is None else str(v))
             continue
         if kind == "date":
-            frame[field], failed = _as_date(values, source.date_format)
+            parsed, failed = _as_date(values, source.date_format)
+            partial = map_distinct(values, is_partial).astype(bool)
+            report(values, partial, "partial_date", "write the full date: a year or a month is not a day")
+            failed &= ~partial
+            parsed = parsed.where(~partial)
+            window = (windows or {}).get(field)
+            if window is not None:
+                report(values, window.outside(parsed), "date_out_of_window", window.detail())
+                parsed = parsed.where(~window.outside(parsed))
+            frame[field] = parsed
             rule, detail = "not_a_date", f"expected format {source.date_format or 'ISO 8601 (YYYY-MM-DD)'}"
         elif kind == "number":
-            frame[field], failed, dotted = _as_number(values, source.csv.decimal)
+            parsed, failed, dotted = _as_number(values, source.csv.decimal)
             rule, detail = "not_a_number", ""
             ledger.issue(
                 table.name,
@@ -239,29 +283,22 @@ def canonical_rows(
                 values=values[dotted],
                 action="kept",
                 detail="read with a decimal point",
+                kind=shown,
             )
+            if field in BOOKKEEPING_RANGES:
+                low, high, low_ok = BOOKKEEPING_RANGES[field]
+                wrong = parsed.notna() & ((parsed < low if low_ok else parsed <= low) | (parsed > high))
+                bound = f"{low:g} {'<=' if low_ok else '<'} {field} <= {high:.10g}"
+                report(values, wrong, "out_of_range", f"cannot be true; allowed: {bound} (set missing)")
+                parsed = parsed.where(~wrong)
+            frame[field] = parsed
         else:
             lookup = coded_lookup(field, source, programmes, waves)
             mapped = map_distinct(values, lambda v, lk=lookup: None if v is None else lk.get(str(_as_id(v)).casefold()))
             failed = values.notna() & mapped.isna()
             frame[field] = mapped
             rule, detail = "unknown_value", f"allowed: {sorted(set(lookup.values()))}"
-            redact = True  # a coded cell may hold anything somebody typed: the quality tables point to it instead
-        if field in SOFT_FIELDS:  # bookkeeping: a bad value is dropped, the row is kept
-            ledger.issue(
-                table.name,
-                frame.index[failed],
-                column,
-                rule,
-                values=values[failed],
-                action="set_missing",
-                detail=detail,
-                redact=redact,
-            )
-        else:
-            ledger.quarantine(
-                table.name, frame.index[failed], column, rule, values=values[failed], redact=redact, detail=detail
-            )
+        report(values, failed, rule, detail)
     if role in EXACT_DUPLICATES_EXCLUDED:
         pending = frame.loc[ledger.pending(table.name).intersection(frame.index)]
         copies = pending.index[pending.astype(str).duplicated(keep="first").to_numpy()]
@@ -301,6 +338,7 @@ def canonical_rows(
                 values=originals,
                 detail=check,
                 redact=field_name in IDENTIFYING,
+                kind=_shown_kind(role, field_name),
             )
         keep = ledger.pending(table.name).intersection(candidates.index)
         valid = schema.validate(candidates.loc[keep], lazy=True)

@@ -19,21 +19,17 @@ import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.canonical import canonical_rows, coded_lookup, map_distinct
+from pipeline.dates import start_window, study_window
 from pipeline.errors import InputError
 from pipeline.ingest_sessions import People, Sessions, check_sessions, known_sessions, norm_ids, session_rows
 from pipeline.instruments import Instrument
-from pipeline.items import (
-    ITEM_STATUS,
-    NOT_ANSWERED,
-    OUT_OF_RANGE,
-    UNRECOGNISED,
-    code_cells,
-    item_columns,
-    with_missing_codes,
-)
+from pipeline.items import NOT_ANSWERED, OUT_OF_RANGE, UNRECOGNISED, code_cells, item_columns, with_missing_codes
 from pipeline.ledger import Ledger
-from pipeline.pseudonymise import Pseudonymiser, normalise_id
+from pipeline.pseudonymise import MIXED_SCRIPT_RULE, Pseudonymiser, mixed_script_mask, normalise_id
 from pipeline.readers import RawTable
+from pipeline.responses import SurveyPart, responses_tables
+from pipeline.sav_labels import reconcile_value_labels
+from pipeline.sources import source_labels
 from pipeline.study import Study, SurveySource
 
 
@@ -82,21 +78,22 @@ def build_clean(
 ) -> CleanData:
     """Build the clean tables from raw tables keyed by source name (see module docstring).
 
-    A source's name is its file, or ``file [sheet]`` when two sources read sheets of one
-    workbook (:meth:`~pipeline.study.Study.source_name`); the ledger accounts per name.
+    ``raw`` is keyed by :meth:`~pipeline.study.Study.source_name`; the ledger and
+    ``responses.source_file`` name each source by its role in study.yaml
+    (:mod:`pipeline.sources`), never by its file name, which may hold a person's name.
     """
     _check_design(study)
     ledger = Ledger()
     pseudo = Pseudonymiser(key)
-    raw = {name: replace(table, name=name) for name, table in raw.items()}
+    named = {id(src): replace(raw[study.source_name(src)], name=label) for _r, src, label in source_labels(study)}
 
     def table_of(source: object) -> RawTable:
-        return raw[study.source_name(source)]  # type: ignore[arg-type]
+        return named[id(source)]
 
     for role, source in study.sources():
         table = table_of(source)
         ledger.register(table.name, role, table.rows, table.blank_rows)
-    common = {"programmes": study.programmes, "waves": list(study.waves)}
+    common: dict = {"programmes": study.programmes, "waves": list(study.waves)}
     roster_table = table_of(study.roster)
     roster_name = roster_table.name
 
@@ -107,6 +104,7 @@ def build_clean(
         ledger,
         **common,
         dynamic_checks={"programme": [pa.Check.isin(sorted(study.programmes))]},
+        windows={"start_date": start_window(), "end_date": start_window()},
     )
     if study.design.comparison is False:  # a comparison arm the design says was not measured
         stray = roster["arm"] == "comparison"
@@ -118,6 +116,10 @@ def build_clean(
             detail="design: {comparison: false}",
         )
         roster = roster[~stray]
+    mixed = mixed_script_mask(roster["participant_id"]).to_numpy()
+    ledger.quarantine(roster_name, roster.index[mixed], study.roster.columns["participant_id"], MIXED_SCRIPT_RULE,
+                      redact=True)  # fmt: skip
+    roster = roster[~mixed]
     roster = roster.assign(pid=_norm(roster["participant_id"]))
     same = roster["pid"].duplicated(keep=False)  # one person written twice ("P002" and "p002 ")
     ledger.quarantine(
@@ -133,6 +135,21 @@ def build_clean(
     ledger.exclude(roster_name, roster.index[no_consent], "no_consent")
     roster = roster[~no_consent]
     ledger.settle(roster_name, roster.index, "clean", "")
+    window = study_window(roster["start_date"], max((w.months for w in study.waves.values()), default=0.0))
+    if window is not None:  # the dates of sessions, submissions and leaving lie around the roster's start dates
+        common["windows"] = {"date": window, "submitted_at": window}
+        late = window.outside(roster["end_date"])
+        ledger.issue(
+            roster_name,
+            roster.index[late],
+            study.roster.columns.get("end_date"),
+            "date_out_of_window",
+            values=roster.loc[late, "end_date"],
+            action="set_missing",
+            detail=window.detail(),
+            kind="date",
+        )
+        roster = roster.assign(end_date=roster["end_date"].where(~late))
     refused = {normalise_id(v) for v in raw_ids_of_refusers(roster_table, study)}
     members = roster.set_index("pid")
     listed = set(_norm(roster_table.frame[study.roster.columns["participant_id"]].dropna().map(str)))
@@ -188,7 +205,7 @@ def build_clean(
         _survey(table_of(s), s, instruments, people, known, ledger, {**common, "missing": study.missing_codes})
         for s in study.surveys
     ]
-    tables.update(_responses(surveys, study, params, ledger, pseudo))
+    tables.update(responses_tables(surveys, study, params.duplicates, ledger, pseudo))
     # a study without a session log or attendance list still has these tables, empty: every stage
     # (and DVC) can rely on them; the design (data.sessions, data.attendance) says they were not collected
     tables.setdefault("sessions", EMPTY_SESSIONS.copy())
@@ -242,6 +259,9 @@ def _groups(roster: pd.DataFrame, pseudo: Pseudonymiser) -> pd.DataFrame:
 
 def _check_people(rows: pd.DataFrame, file: str, column: str, people: People, ledger: Ledger) -> pd.DataFrame:
     """Exclude rows of participants without consent; quarantine rows of anyone not in the clean roster."""
+    mixed = mixed_script_mask(rows["participant_id"]).to_numpy()
+    ledger.quarantine(file, rows.index[mixed], column, MIXED_SCRIPT_RULE, redact=True)
+    rows = rows[~mixed]
     rows = rows.assign(pid=_norm(rows["participant_id"]))
     declined = rows["pid"].isin(people.refused) & ~rows["pid"].isin(people.members.index)
     ledger.exclude(file, rows.index[declined], "no_consent")
@@ -260,15 +280,6 @@ def _drop_duplicates(rows: pd.DataFrame, keys: list[str], file: str, ledger: Led
     return rows.drop(index=superseded)
 
 
-@dataclass
-class _SurveyPart:
-    name: str
-    source: SurveySource
-    rows: pd.DataFrame
-    coded: dict[str, tuple[list[str], np.ndarray, np.ndarray]]
-    answered: pd.Series
-
-
 def _survey(
     table: RawTable,
     source: SurveySource,
@@ -277,11 +288,12 @@ def _survey(
     sessions: Sessions,
     ledger: Ledger,
     common: dict,
-) -> _SurveyPart:
+) -> SurveyPart:
     """Check one questionnaire export row by row and code its item cells.
 
     ``common["missing"]`` holds the study's missing codes; the source's own are added to them.
     """
+    table = reconcile_value_labels(table, source, item_columns(source, instruments), instruments, source.file)
     name = table.name
     extra = [*common.pop("missing", []), *source.missing_codes]
     rows = canonical_rows(table, "survey", source, ledger, **common)
@@ -301,7 +313,8 @@ def _survey(
         cells = code_cells(block, sets, source.csv.decimal, rows=position)
         coded[inst_id] = (inst.item_ids(), cells.codes, cells.status)
         answered += (cells.status != NOT_ANSWERED).sum(axis=1)
-        # an unrecognised answer may be anything typed into the cell (a name, a phone number): never copied
+        # an answer cell may hold anything typed into it (a name, a phone number, a BSN): the issue
+        # table shows a short number, and the shape of anything else (pipeline.redact)
         for status, rule in ((OUT_OF_RANGE, "out_of_range"), (UNRECOGNISED, "unrecognised")):
             r, c = np.nonzero(cells.status == status)
             for j in np.unique(c):
@@ -313,104 +326,8 @@ def _survey(
                     rule,
                     values=block.iloc[position[hit], j],
                     action="set_missing",
-                    redact=rule == "unrecognised",
+                    kind="item",
                 )
     empty = answered == 0
     ledger.exclude(name, rows.index[empty], "no_answers")
-    return _SurveyPart(name, source, rows, coded, answered)
-
-
-def _responses(
-    parts: list[_SurveyPart], study: Study, params: IngestParams, ledger: Ledger, pseudo: Pseudonymiser
-) -> dict[str, pd.DataFrame]:
-    """Settle duplicates across all files of an occasion; build responses and item_responses."""
-    frames = []
-    for n, part in enumerate(parts):
-        pending = ledger.pending(part.name).intersection(part.rows.index)
-        frames.append(
-            part.rows.loc[pending].assign(
-                _part=n, _row=pending, _answered=part.answered.loc[pending], _occasion=part.source.occasion
-            )
-        )
-    allrows = pd.concat(frames) if frames else pd.DataFrame()
-    if "skey" not in allrows:
-        allrows["skey"] = None
-    allrows["_key"] = allrows["wave"].where(allrows["_occasion"] == "wave", allrows["skey"])
-    allrows = allrows.reset_index(drop=True)
-    keep = params.duplicates
-    by = {
-        "latest": ["submitted_at", "_answered", "_part", "_row"],
-        "most_complete": ["_answered", "submitted_at", "_part", "_row"],
-        "first": ["_part", "_row"],
-    }[keep]
-    ordered = allrows.sort_values(by, na_position="first", kind="stable")
-    dup = ordered.duplicated(["pid", "_occasion", "_key"], keep="first" if keep == "first" else "last")
-    for n, part in enumerate(parts):
-        hit = ordered[dup & (ordered["_part"] == n)]
-        ledger.exclude(part.name, hit["_row"], "superseded_duplicate", detail=f"keep={keep}")
-    kept = allrows.loc[ordered.index[~dup]].sort_values(["_part", "_row"], kind="stable").reset_index(drop=True)
-    kept["response_id"] = np.arange(1, len(kept) + 1)
-    months = {w: v.months for w, v in study.waves.items()}
-    responses = pd.DataFrame(
-        {
-            "response_id": kept["response_id"].astype("int64"),
-            "participant": pseudo("participant", kept["participant_id"]),
-            "occasion": kept["_occasion"].astype("string"),
-            "wave": kept["wave"].astype("string"),
-            "months": kept["wave"].map(months).astype(float),
-            "session": pseudo("session", kept["skey"].astype(object).where(kept["skey"].notna(), None)),
-            "source_file": kept["_part"].map(lambda n: parts[n].name).astype("string"),
-            "source_row": kept["_row"].astype("int64"),
-            "submitted_at": pd.to_datetime(kept["submitted_at"]),
-            "duration_seconds": kept["duration_seconds"].astype(float),
-            "finished": kept["finished"].map({"true": True, "false": False}).astype("boolean"),
-        }
-    )
-    item_ids = sorted({i for part in parts for _inst, (ids, _c, _s) in part.coded.items() for i in ids})
-    item_code = {item: n for n, item in enumerate(item_ids)}
-    inst_ids = sorted({inst for part in parts for inst in part.coded})
-    chunks: list[tuple[np.ndarray, ...]] = []
-    for n, part in enumerate(parts):
-        ledger.settle(part.name, kept.loc[kept["_part"] == n, "_row"], "clean", "")
-        who = responses["response_id"].to_numpy()[kept["_part"].to_numpy() == n]
-        position = part.rows.index.get_indexer(kept.loc[kept["_part"] == n, "_row"])
-        if not part.coded or not len(who):
-            continue
-        blocks = list(part.coded.items())
-        codes = np.hstack([c[position] for _i, (_ids, c, _s) in blocks])
-        status = np.hstack([s[position] for _i, (_ids, _c, s) in blocks])
-        # an instrument none of whose items a submission touched was not administered to it
-        administered = np.hstack(
-            [
-                np.repeat((s[position] != NOT_ANSWERED).any(axis=1)[:, None], s.shape[1], axis=1)
-                for _i, (_ids, _c, s) in blocks
-            ]
-        )
-        inst_of = np.concatenate([np.full(len(ids), inst_ids.index(i), dtype=np.int16) for i, (ids, _c, _s) in blocks])
-        item_of = np.concatenate([[item_code[x] for x in ids] for _i, (ids, _c, _s) in blocks]).astype(np.int32)
-        shape = codes.shape
-        # boolean indexing keeps row-major order: each submission's items together, in questionnaire order
-        chunks.append(
-            (
-                np.broadcast_to(who[:, None], shape)[administered],
-                np.broadcast_to(inst_of, shape)[administered],
-                np.broadcast_to(item_of, shape)[administered],
-                codes[administered],
-                status[administered],
-            )
-        )
-    columns = [np.concatenate(c) for c in zip(*chunks, strict=True)] if chunks else [np.array([], dtype=int)] * 5
-    ids = columns[0]  # already in response_id order (files, then rows); sorted here only if not
-    order = slice(None) if (np.diff(ids) >= 0).all() else np.argsort(ids, kind="stable")
-    item_responses = pd.DataFrame(
-        {
-            "response_id": columns[0][order].astype("int64"),
-            "instrument": pd.Categorical.from_codes(columns[1][order], categories=inst_ids),
-            "item": pd.Categorical.from_codes(columns[2][order], categories=item_ids),
-            "response": columns[3][order].astype(float),
-            "response_status": pd.Categorical.from_codes(
-                columns[4][order].astype(np.int8), categories=list(ITEM_STATUS)
-            ),
-        }
-    )
-    return {"responses": responses, "item_responses": item_responses}
+    return SurveyPart(name, source, rows, coded, answered)

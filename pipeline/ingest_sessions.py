@@ -90,6 +90,7 @@ def session_rows(table: RawTable, study: Study, roster: pd.DataFrame, ledger: Le
         src.columns["date"],
         "session_before_start",
         values=rows.loc[early, "date"].dt.strftime("%Y-%m-%d"),
+        kind="date",
     )
     rows = rows[~early]
     ledger.settle(name, rows.index, "clean", "")

@@ -1,8 +1,11 @@
 """The row ledger: every raw row ends clean, quarantined with a rule, or excluded with a reason.
 
 Stages record what they decide here; nothing is dropped without an entry, and the
-accounting table shows, per source file, that the counts reconcile.  Values of identifier
-columns are never copied into the ledger (they are written as ``<redacted>``).
+accounting table shows, per source file, that the counts reconcile.  A source file goes by
+the study's name for it (:mod:`pipeline.sources`), never by its name on disk.  A raw value is
+copied into the issue table only when it is a short, valid-looking value of its field's kind;
+any other value, and every value of an identifier column, is written as ``<redacted: KIND>``
+(:mod:`pipeline.redact`).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from pipeline.redact import safe_column, show
+
 FATES = ("clean", "quarantined", "excluded")
-REDACTED = "<redacted>"
+REDACTED = "<redacted: identifier>"
 
 #: what each rule means, for the quality tables and the data dictionary
 RULES: dict[str, str] = {
@@ -41,8 +46,12 @@ RULES: dict[str, str] = {
     "duplicate_row": "an exact copy of an earlier row (every field equal); the first is kept",
     "decimal_point": "a decimal point in a file whose decimal mark is a comma; read as a decimal point",
     "superseded_duplicate": "a later (or more complete) submission of the same participant and occasion is kept",
-    "out_of_range": "an answer outside the response set's codes; the item is set to missing",
+    "out_of_range": "an answer outside the response set's codes (set missing), or a bookkeeping number that cannot be true (set missing)",
+    "partial_date": "a date without its day or month (2024, 2024-03): not read as the first of the month",
+    "date_out_of_window": "a date outside the study's plausible window (see data_raw/README.md)",
     "unrecognised": "an answer that is neither a code, a value label nor a missing code; set to missing",
+    "mixed_script_id": "the ID mixes letters of two scripts (e.g. a Latin i with a Cyrillic і that looks the same); "
+    "the row is not read as a person",
 }
 
 
@@ -76,21 +85,27 @@ class Ledger:
         action: str,
         detail: str = "",
         redact: bool = False,
+        kind: str = "text",
     ) -> None:
-        """Record a problem at (file, rows, column); ``action`` says what was done about it."""
+        """Record a problem at (file, rows, column); ``action`` says what was done about it.
+
+        ``values`` are the raw cells; what is shown of them depends on ``kind``, the kind of
+        field (:func:`pipeline.redact.show`): ``redact=True`` is the kind ``identifier``.
+        """
         rows = list(rows)
         if not rows:
             return
-        if redact:
-            shown = [REDACTED] * len(rows)
+        field = "identifier" if redact else kind
+        if values is None:
+            shown = [REDACTED if redact else ""] * len(rows)
         else:
-            shown = [""] * len(rows) if values is None else [_show(v) for v in values]
+            shown = [show(v, field) for v in values]
         self._issues.append(
             pd.DataFrame(
                 {
                     "source_file": file,
                     "source_row": np.asarray(rows, dtype=np.int64),
-                    "column": column or "",
+                    "column": ", ".join(safe_column(c) for c in column.split(", ")) if column else "",
                     "rule": rule,
                     "value": shown,
                     "action": action,
@@ -175,8 +190,3 @@ class Ledger:
         table["reconciles"] = (settled == table["rows_read"]) & (table["rows_unsettled"] == 0)
         return table
 
-
-def _show(value: object) -> str:
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
-        return ""
-    return str(value)[:80]

@@ -1,7 +1,7 @@
 """Keyed pseudonyms: the same person gets the same pseudonym in every file, and nobody without
 the key can go back from a pseudonym to the person.
 
-A pseudonym is ``HMAC-SHA256(key, kind + ":" + normalised id)``, written as a prefix for the
+A pseudonym is ``HMAC-SHA256(key, kind + ":" + normalised id)`` (:func:`normalise_id`), written as a prefix for the
 kind (``P`` participant, ``G`` group, ``C`` coach, ``S`` session) and the first 16
 hexadecimal digits (64 bits) of the digest.  The kinds keep the pseudonym of coach ``7`` and
 participant ``7`` apart.  With 64 bits the chance that two of 100,000 participants share a
@@ -13,49 +13,111 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import unicodedata
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pipeline.errors import PrivacyError
+from pipeline.keys import HOW_TO_MAKE, KEY_VARIABLE, MIN_KEY_LENGTH, check_key, demo_data_problem
 from pipeline.study import StudyInfo
 
-KEY_VARIABLE = "INTERVISIE_PSEUDONYM_KEY"
-MIN_KEY_LENGTH = 32
+__all__ = [
+    "KEY_VARIABLE",
+    "MIN_KEY_LENGTH",
+    "MIXED_SCRIPT_RULE",
+    "PREFIX",
+    "Pseudonymiser",
+    "is_mixed_script",
+    "mixed_script_mask",
+    "normalise_id",
+    "pseudonym",
+    "pseudonymise",
+    "resolve_key",
+    "scripts",
+]
+#: the rule under which a row whose identifier mixes scripts is quarantined (see :func:`is_mixed_script`)
+MIXED_SCRIPT_RULE = "mixed_script_id"
 PREFIX = {"participant": "P", "group": "G", "coach": "C", "session": "S"}
 
 
 def normalise_id(raw: object) -> str:
-    """Return the form of an identifier that is hashed: text, trimmed, case-folded.
+    """Return the form of an identifier that is hashed: text, Unicode NFC, trimmed, case-folded.
 
     ``" i123456 "`` and ``"I123456"`` are one person; an Excel number ``123456.0`` is
-    ``"123456"``.
+    ``"123456"``; ``"Zoë"`` typed with one code point (NFC) or two (NFD: ``e`` + combining
+    diaeresis) is one person (Unicode Standard Annex #15).
     """
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
-    return str(raw).strip().casefold()
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", str(raw)).strip().casefold())
 
 
-def resolve_key(study: StudyInfo, environ: Mapping[str, str]) -> bytes:
+def scripts(raw: object) -> frozenset[str]:
+    """Return the writing systems of the letters of an identifier (``LATIN``, ``CYRILLIC``, ...).
+
+    Digits, punctuation and marks belong to none; the script is the first word of the
+    character's Unicode name (a simplification of UAX #24 that is enough for identifiers).
+    """
+    found = set()
+    for ch in unicodedata.normalize("NFC", str(raw)):
+        if unicodedata.category(ch).startswith("L"):
+            found.add(unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0])
+    return frozenset(found)
+
+
+def is_mixed_script(raw: object) -> bool:
+    """True when an identifier mixes letters of two scripts, such as a Latin ``i`` with a Cyrillic ``і``.
+
+    Such an ID looks like another person's ID but hashes to a different pseudonym; the caller
+    quarantines its row under the rule :data:`MIXED_SCRIPT_RULE` instead of inventing a person.
+    """
+    return len(scripts(raw)) > 1
+
+
+def mixed_script_mask(ids: pd.Series) -> pd.Series:
+    """Return, per row, whether its identifier mixes scripts (missing identifiers: ``False``)."""
+    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+    flags = np.array([is_mixed_script(v) for v in uniques] + [False], dtype=bool)
+    return pd.Series(flags[codes], index=ids.index, dtype=bool)
+
+
+def resolve_key(
+    study: StudyInfo, environ: Mapping[str, str], *, study_dir: Path | None = None, files: Mapping[str, str] | None = None
+) -> bytes:
     """Return the pseudonymisation key: from the environment, or the demo study's own.
 
-    A study that is not the demo refuses to run without ``INTERVISIE_PSEUDONYM_KEY``, and a
-    key shorter than 32 characters is refused as guessable.
+    Rules (:mod:`pipeline.keys`): a study marked ``demo: true`` runs only on the simulator's
+    own files (``files``: source name in study.yaml -> file relative to ``study_dir``, checked
+    against the manifest's SHA-256),
+    whichever key it uses; a key from the environment must pass :func:`pipeline.keys.check_key`
+    (length, no surrounding whitespace, not published, enough estimated entropy); a study that
+    is not the demo refuses to run without one.
+
+    Raises
+    ------
+    PrivacyError
+        When any rule is broken; the message says which and how to make a key, never the key.
     """
-    key = environ.get(KEY_VARIABLE, "")
-    if key:
-        if len(key) < MIN_KEY_LENGTH:
+    if study.demo:
+        problem = "no study folder was given" if study_dir is None else demo_data_problem(study_dir, files or {})
+        if problem:
             raise PrivacyError(
-                f"{KEY_VARIABLE} is {len(key)} characters long; use at least {MIN_KEY_LENGTH} random characters "
-                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                f"Study '{study.id}' says `demo: true`, but {problem}. `demo: true` and the published demo key "
+                f"are only for the synthetic data `intervisie simulate` writes. For any other data set `demo: false`, "
+                f"remove demo_pseudonym_key and set {KEY_VARIABLE} in the environment (README, 'Running a real study')."
             )
-        return key.encode("utf-8")
+    key = environ.get(KEY_VARIABLE)
+    if key is not None and (key or not study.demo):
+        return check_key(key)
     if study.demo and study.demo_pseudonym_key:
         return study.demo_pseudonym_key.encode("utf-8")
     raise PrivacyError(
         f"Study '{study.id}' is not the demo study and {KEY_VARIABLE} is not set, so its identifiers cannot be "
-        "pseudonymised. Set the key in the environment (never in the repository); see README, 'Running a real study'."
+        f"pseudonymised. Make a key with: {HOW_TO_MAKE}; set it in the environment (never in the repository); "
+        "see README, 'Running a real study'."
     )
 
 

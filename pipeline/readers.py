@@ -3,7 +3,11 @@
 Every reader returns a :class:`RawTable`: the cells as the export holds them (text stays
 text, numbers stay numbers; nothing is guessed), the row numbers a person sees when
 opening the file, and the file's name.  A file that cannot be read at all raises
-:class:`~pipeline.errors.UnreadableFileError` naming the file and the reason.
+:class:`~pipeline.errors.UnreadableFileError` naming the file and the reason, never its content.
+
+The delimited-text readers live here; SPSS in :mod:`pipeline.read_spss`, Excel in
+:mod:`pipeline.read_xlsx`.  Before any of them opens a file, :mod:`pipeline.safe_path` checks
+that it is a regular file inside the study folder and within the size limit.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ import functools
 import io
 import itertools
 import re
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,38 +27,32 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipeline.errors import InputError, UnreadableFileError
+from pipeline.raw_table import TEXT, RawTable, cells, check_header, shown_columns
+from pipeline.read_spss import read_spss
+from pipeline.read_xlsx import read_xlsx
+from pipeline.safe_path import check_regular_file, read_bytes, study_folder
 from pipeline.study import Source
 
+__all__ = [
+    "READERS",
+    "TEXT",
+    "RawTable",
+    "cells",
+    "check_declared_columns",
+    "declared_columns",
+    "read_csv",
+    "read_qualtrics_csv",
+    "read_source",
+    "read_spss",
+    "read_xlsx",
+]
+
 QUALTRICS_HEADER_ROWS = 3
-#: text cells of delimited files: Arrow-backed strings, missing where the export is blank
-TEXT = pd.StringDtype("pyarrow")
 
 
-def cells(column: pd.Series) -> np.ndarray:
-    """Return a raw column's values as Python objects, with ``None`` wherever the export is blank."""
-    return column.to_numpy(dtype=object, na_value=None)
-
-
-@dataclass(frozen=True)
-class RawTable:
-    """One raw file as read: cells, row numbers as a person sees them, and its name.
-
-    ``frame`` has a default RangeIndex; ``rows[i]`` is the 1-based row of ``frame.iloc[i]``
-    in the file (the line in a CSV, the row in Excel, the case number in SPSS).
-    """
-
-    name: str
-    frame: pd.DataFrame
-    rows: np.ndarray
-    value_labels: dict[str, dict[float, str]]
-    #: rows with no value at all (blank lines, trailing empty rows): not data, but accounted for
-    blank_rows: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
-
-
-def _check_bytes(path: Path) -> bytes:
-    if not path.exists():
-        raise UnreadableFileError(path, "the file does not exist (check `file:` in study.yaml)")
-    data = path.read_bytes()
+def _check_bytes(path: Path, source: Source) -> bytes:
+    size = check_regular_file(path, max_megabytes=source.max_megabytes)
+    data = read_bytes(path, size, source.max_megabytes)
     if not data.strip():
         raise UnreadableFileError(path, "the file is empty")
     return data
@@ -139,7 +135,7 @@ def _records(path: Path, text: str, sep: str) -> tuple[list[list[str]], list[int
 def _frame_from_records(path: Path, header: list[str], body: list[list[str]], lines: list[int]) -> RawTable:
     """Build the table of ``body`` under ``header``; ``lines[n]`` is the line ``body[n]`` starts on."""
     header = [h.strip() for h in header]
-    _check_header(path, header)
+    check_header(path, header)
     width = len(header)
     keep = [(n, r) for n, r in enumerate(body) if any(cell.strip() for cell in r)]  # blank lines are no rows
     for n, record in keep:
@@ -201,7 +197,7 @@ def _fast_table(path: Path, text: str, sep: str, header_rows: int) -> RawTable |
     lines = text.count("\n") + (0 if text.endswith("\n") else 1)
     if table.num_rows + header_rows != lines or len(set(first)) != len(first):
         return None
-    _check_header(path, header)
+    check_header(path, header)
     columns = {}
     for name, column in zip(header, table.columns, strict=False):
         trimmed = pc.utf8_trim_whitespace(column)
@@ -215,31 +211,9 @@ def _fast_table(path: Path, text: str, sep: str, header_rows: int) -> RawTable |
     return RawTable(path.name, frame[keep].reset_index(drop=True), numbers[keep], {}, numbers[~keep])
 
 
-def _check_header(path: Path, header: list[str]) -> None:
-    trailing = len(header)
-    while trailing and not header[trailing - 1]:
-        trailing -= 1
-    if not trailing:
-        raise UnreadableFileError(path, "the header row has no column names (is the first line empty?)")
-    if any(not h for h in header[:trailing]):
-        empty = [i + 1 for i, h in enumerate(header[:trailing]) if not h]
-        raise UnreadableFileError(
-            path,
-            f"the header has empty column name(s) at position(s) {empty} "
-            "(merged cells, or a second header row above the column names?)",
-        )
-    seen: dict[str, int] = {}
-    for h in header[:trailing]:
-        seen[h] = seen.get(h, 0) + 1
-    dup = sorted(h for h, c in seen.items() if c > 1)
-    if dup:
-        raise UnreadableFileError(path, f"column name(s) {dup} appear more than once in the header")
-    del header[trailing:]
-
-
 def read_csv(path: Path, source: Source) -> RawTable:
     """Read a delimited text file (separator, decimal mark and encoding from study.yaml)."""
-    data = _check_bytes(path)
+    data = _check_bytes(path, source)
     text = _text_of(path, data, source.csv.encoding)
     fast = _fast_table(path, text, source.csv.sep, header_rows=1)
     if fast is not None:
@@ -252,7 +226,7 @@ def read_csv(path: Path, source: Source) -> RawTable:
 
 def read_qualtrics_csv(path: Path, source: Source) -> RawTable:
     """Read a Qualtrics CSV export: row 1 column codes, rows 2-3 question texts and ImportIds."""
-    data = _check_bytes(path)
+    data = _check_bytes(path, source)
     text = _text_of(path, data, source.csv.encoding)
     head = list(itertools.islice(csv.reader(io.StringIO(text, newline=""), delimiter=source.csv.sep), 3))
     if len(head) == QUALTRICS_HEADER_ROWS and _import_ids(head[2]):
@@ -275,61 +249,6 @@ def _import_ids(record: list[str]) -> bool:
     return bool(cells) and all(c.startswith('{"ImportId"') for c in cells)
 
 
-def read_spss(path: Path, source: Source) -> RawTable:
-    """Read an SPSS ``.sav`` file with pyreadstat; value labels are kept beside the codes.
-
-    User-defined missing values (e.g. 99) are kept as values, so that the instrument's
-    missing codes decide what they mean.
-    """
-    import pyreadstat
-
-    _check_bytes(path)
-    try:
-        frame, meta = pyreadstat.read_sav(str(path), user_missing=True, apply_value_formats=False)
-    except Exception as exc:  # pyreadstat raises its own exception types for damaged files
-        raise UnreadableFileError(path, f"not a readable SPSS file: {exc}") from exc
-    labels = {
-        column: meta.value_labels[name] for column, name in meta.variable_to_label.items() if name in meta.value_labels
-    }
-    frame = frame.astype(object).where(frame.notna(), None)
-    frame = frame.map(lambda v: (v.strip() or None) if isinstance(v, str) else v)
-    keep = frame.notna().any(axis=1).to_numpy()
-    numbers = np.arange(1, len(frame) + 1, dtype=np.int64)
-    return RawTable(path.name, frame[keep].reset_index(drop=True), numbers[keep], labels, numbers[~keep])
-
-
-def read_xlsx(path: Path, source: Source) -> RawTable:
-    """Read one sheet of an Excel workbook with openpyxl; dates arrive as dates."""
-    _check_bytes(path)
-    if not zipfile.is_zipfile(path):
-        raise UnreadableFileError(path, "not an Excel .xlsx workbook (not a zip archive; an old .xls or a CSV?)")
-    try:
-        frame = pd.read_excel(path, sheet_name=source.sheet, dtype=object, header=None, engine="openpyxl")
-    except ValueError as exc:
-        raise UnreadableFileError(path, f"{exc} (check `sheet:` in study.yaml)") from exc
-    except Exception as exc:  # openpyxl raises many types for damaged workbooks
-        raise UnreadableFileError(path, f"not a readable Excel workbook: {exc}") from exc
-    if frame.empty:
-        raise UnreadableFileError(path, f"sheet {source.sheet!r} is empty")
-    header = ["" if pd.isna(h) else str(h) for h in frame.iloc[0]]
-    body = [
-        ["" if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in row]
-        for row in frame.iloc[1:].itertuples(index=False)
-    ]
-    header = [h.strip() for h in header]
-    _check_header(path, header)
-    width = len(header)
-    keep = [(n, r[:width]) for n, r in enumerate(body) if any(not (isinstance(c, str) and not c.strip()) for c in r)]
-    for n, _record in keep:  # content beyond the last named column would be silently lost
-        if any(not (isinstance(c, str) and not c.strip()) for c in body[n][width:]):
-            raise UnreadableFileError(path, f"row {n + 2} has values in columns without a header")
-    values = [[(v.strip() or None) if isinstance(v, str) else v for v in r] for _, r in keep]
-    table = pd.DataFrame(values, columns=header, dtype=object)  # numbers stay as they are, blanks None
-    rows = np.array([n + 2 for n, _ in keep], dtype=np.int64)
-    blank = np.setdiff1d(np.arange(2, len(body) + 2, dtype=np.int64), rows)
-    return RawTable(path.name, table, rows, {}, blank)
-
-
 READERS = {"csv": read_csv, "qualtrics_csv": read_qualtrics_csv, "spss": read_spss, "xlsx": read_xlsx}
 
 
@@ -339,7 +258,13 @@ def read_source(path: Path, source: Source, item_columns: frozenset[str] = froze
     Every column must be declared in the study description (as a mapped field, one of
     ``item_columns``, an identifier, free text or ignored), and every declared column
     must exist; all mismatches are reported together.
+
+    When ``path`` is the study folder joined with ``source.file`` (as the pipeline builds it),
+    the file is checked before any reader opens it: a regular file, not larger than the
+    source's ``max_megabytes``, reached through no link that leaves the study folder
+    (:mod:`pipeline.safe_path`).
     """
+    check_regular_file(path, max_megabytes=source.max_megabytes, folder=study_folder(path, source.file))
     table = READERS[source.format](path, source)
     check_declared_columns(path, table.frame.columns, source, item_columns)
     return table
@@ -366,7 +291,7 @@ def check_declared_columns(path: Path, columns: pd.Index, source: Source, item_c
         problems.append(f"column(s) named in study.yaml but not in the file: {missing}")
     if unknown:
         problems.append(
-            f"column(s) in the file that study.yaml does not describe: {unknown} "
+            f"column(s) in the file that study.yaml does not describe: {shown_columns(unknown, list(columns))} "
             "(declare each as a mapped column, item, identifier_columns, free_text_columns or ignore_columns)"
         )
     if len(present) == 1 and source.format in ("csv", "qualtrics_csv"):

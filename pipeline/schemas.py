@@ -64,9 +64,9 @@ class SessionRows(pa.DataFrameModel):
     session_id: Series[str] = pa.Field(str_length={"min_value": 1}, unique=True)
     group_id: Series[str]
     date: Series[pa.DateTime]
-    duration_hours: Series[float] = pa.Field(gt=0, le=8, nullable=True)
+    duration_hours: Series[float] = pa.Field(nullable=True)  # range: BOOKKEEPING_RANGES
     method: Series[str] = pa.Field(nullable=True)
-    cases_discussed: Series[float] = pa.Field(ge=0, le=10, nullable=True)
+    cases_discussed: Series[float] = pa.Field(nullable=True)  # range: BOOKKEEPING_RANGES
 
     class Config:
         strict = True
@@ -92,12 +92,22 @@ class SurveyRows(pa.DataFrameModel):
     wave: Series[str] = pa.Field(nullable=True)
     session_id: Series[str] = pa.Field(nullable=True)
     submitted_at: Series[pa.DateTime] = pa.Field(nullable=True)
-    duration_seconds: Series[float] = pa.Field(ge=0, nullable=True)
+    duration_seconds: Series[float] = pa.Field(nullable=True)  # range: BOOKKEEPING_RANGES
     finished: Series[str] = pa.Field(isin=FLAGS, nullable=True)
 
     class Config:
         strict = True
         coerce = True
+
+
+#: the values a bookkeeping number can take: (lowest, highest, whether the lowest itself is allowed).
+#: A value outside is set missing with an ``out_of_range`` issue; the row is kept (a session with a
+#: mistyped length still happened). 31 days is longer than any survey tool keeps a session open.
+BOOKKEEPING_RANGES: dict[str, tuple[float, float, bool]] = {
+    "duration_hours": (0.0, 8.0, False),
+    "cases_discussed": (0.0, 10.0, True),
+    "duration_seconds": (0.0, 31 * 24 * 3600.0, True),
+}
 
 
 #: rules about several columns of a row (dataframe checks), with the columns they concern
@@ -218,8 +228,11 @@ class Responses(pa.DataFrameModel):
         nullable=True, ge=0, description="planned time of the wave since baseline", metadata=_meta(unit="months")
     )
     session: Series[pd.StringDtype] = pa.Field(nullable=True, description="session " + PSEUDONYM + "; empty for waves")
-    source_file: Series[pd.StringDtype] = pa.Field(description="raw file the submission came from")
-    source_row: Series[int] = pa.Field(ge=1, description="row of the submission in that file")
+    source_file: Series[pd.StringDtype] = pa.Field(
+        description="raw source the submission came from, by its name in study.yaml (survey_t1, survey_session; "
+        "pipeline.sources), never the file's name on disk"
+    )
+    source_row: Series[int] = pa.Field(ge=1, description="row of the submission in that source's file")
     submitted_at: Series[pa.DateTime] = pa.Field(
         nullable=True, description="when it was submitted", metadata=_meta(unit="date-time")
     )

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.config import load_yaml_model
+from pipeline.safe_path import DEFAULT_MAX_MEGABYTES, check_relative
 
 
 class _Strict(BaseModel):
@@ -50,10 +51,17 @@ class CsvOptions(_Strict):
 class Source(_Strict):
     """A raw file: where it is, how to read it, and what its columns are."""
 
+    #: the file, relative to the folder of study.yaml (no absolute path, no ``..``)
     file: str
     format: Literal["csv", "qualtrics_csv", "spss", "xlsx"]
     csv: CsvOptions = CsvOptions()
+    #: an Excel sheet: its name, or its 0-based number among the *visible* sheets (hidden
+    #: sheets are read only by name)
     sheet: str | int = 0
+    #: the largest file (and, for a workbook, unpacked content) read, in megabytes (10^6 bytes)
+    max_megabytes: float = Field(DEFAULT_MAX_MEGABYTES, gt=0)
+    #: rows hidden in an Excel sheet: ``refuse`` stops the run naming them, ``read`` reads them
+    hidden_rows: Literal["refuse", "read"] = "refuse"
     #: canonical field -> export column, e.g. ``participant_id: Deelnemer-ID``
     columns: dict[str, str]
     #: raw text -> canonical value, per canonical field, e.g. ``consent: {true: [ja], false: [nee]}``
@@ -69,6 +77,18 @@ class Source(_Strict):
     #: answers that mean "no answer" in this export (e.g. LimeSurvey's ``Geen antwoord``), added to
     #: the study's ``missing_codes`` and the instruments' own missing codes
     missing_codes: list[str | int] = Field(default_factory=list)
+
+    @field_validator("file")
+    @classmethod
+    def _inside_study(cls, value: str) -> str:
+        return check_relative(value)
+
+    @field_validator("sheet")
+    @classmethod
+    def _sheet_number(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("a sheet number counts the visible sheets from 0; it cannot be negative")
+        return value
 
 
 class SessionSource(Source):
@@ -88,6 +108,10 @@ class SurveySource(Source):
     #: instrument id -> column pattern with ``{n}`` (item number) or ``{id}`` (item id),
     #: or an explicit mapping item id -> column
     items: dict[str, str | dict[str, str]]
+    #: instrument id -> {code in this export: the instrument's code}, for an export coded
+    #: otherwise than the instrument (e.g. stored reverse-coded); .sav value labels must agree
+    #: with the instrument's response set after this recoding
+    recode: dict[str, dict[int, int]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _wave_given(self) -> SurveySource:

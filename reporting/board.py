@@ -13,7 +13,9 @@ import pandas as pd
 
 from pipeline.design import Design
 from reporting import fmt
+from reporting import populations as P
 from reporting.effects import Effect, long_term_effect, needed_sizes, short_term_effect
+from reporting.publish import Publication
 from reporting.results import Results, absent, beneficial, reading
 from reporting.texts import join_words, outcome_name, pick, programmes_phrase, short_months, wave_months
 
@@ -22,11 +24,17 @@ def _l(nl: str, en: str, lang: str) -> str:
     return pick((nl, en), lang)
 
 
-def estimate_text(effect: Effect, lang: str, *, symbol: str = "g") -> str:
-    """``g = 0,45 [0,24; 0,66]``, or in SD units ``0,45 SD [0,24; 0,66]`` (``×`` when hidden)."""
-    if effect.hidden:
+def estimate_text(effect: Effect, lang: str, *, symbol: str = "g", pub: Publication | None = None) -> str:
+    """``g = 0,45 [0,24; 0,66]``, or in SD units ``0,45 SD [0,24; 0,66]`` (``×`` when hidden).
+
+    With ``pub`` the numbers are its span (a statistic about the effect's populations).
+    """
+    if effect.hidden and pub is None:
         return fmt.HIDDEN
     value, ci = fmt.num(effect.estimate, 2, lang), fmt.ci(effect.low, effect.high, 2, lang)
+    if pub is not None:
+        numbers = pub.statistic(f"{value} SD {ci}" if symbol == "SD" else f"{value} {ci}", *effect.pops)
+        return numbers if symbol == "SD" else f"{symbol} = {numbers}"
     return f"{value} SD {ci}" if symbol == "SD" else f"{symbol} = {value} {ci}"
 
 
@@ -139,10 +147,11 @@ def _long_clause(design: Design, longs: list[Effect], lang: str, *, between: boo
               " What happens after that differs by outcome (see the table).", lang)  # fmt: skip
 
 
-def answer(res: Results, design: Design, lang: str) -> str:
+def answer(res: Results, design: Design, lang: str, pub: Publication | None = None) -> str:
     """The answer in plain language: does it help, short and long term, for whom (bullets)."""
-    shorts = [e for o in design.primary if (e := short_term_effect(res, design, o)) is not None]
-    longs = [e for o in design.primary if (e := long_term_effect(res, design, o)) is not None]
+    pub = pub or Publication.build(res, design)
+    shorts = [e for o in design.primary if (e := short_term_effect(res, design, o, pub)) is not None]
+    longs = [e for o in design.primary if (e := long_term_effect(res, design, o, pub)) is not None]
     if not shorts:
         return absent(res, "change" if design.has_comparison else "growth", lang,
                       what=("Het effect op de hoofduitkomsten", "The effect on the primary outcomes"))  # fmt: skip
@@ -152,23 +161,23 @@ def answer(res: Results, design: Design, lang: str) -> str:
     long_by = {e.outcome: e for e in longs}
     for effect in shorts:
         text = f"**{outcome_name(design, effect.outcome, lang)}**: " + _l("na", "after", lang) + f" {horizon}: " + (
-            f"{effect_reading(effect, lang)} ({estimate_text(effect, lang, symbol=symbol)})")
+            f"{effect_reading(effect, lang)} ({estimate_text(effect, lang, symbol=symbol, pub=pub)})")
         if design.long_term:
             later = long_by.get(effect.outcome)
             if later is not None:
                 text += _l("; daarna per jaar: ", "; after that, per year: ", lang) + (
-                    f"{effect_reading(later, lang)} ({estimate_text(later, lang, symbol='SD')})")
+                    f"{effect_reading(later, lang)} ({estimate_text(later, lang, symbol='SD', pub=pub)})")
             else:
                 text += _l("; de verandering daarna is niet geschat", "; the change after that was not estimated", lang)
         bullets.append(text + ".")
-    bullets += [w for e in shorts if e.wide and (w := too_small(res, design, e, lang))]
+    bullets += [w for e in shorts if e.wide and (w := too_small(res, design, e, lang, pub))]
     who = for_whom(res, design, lang)
     if who:
         bullets.append(who)
     return _lead(design, shorts, longs, lang) + "\n\n" + "\n".join(f"- {b}" for b in bullets) + "\n"
 
 
-def too_small(res: Results, design: Design, effect: Effect, lang: str) -> str:
+def too_small(res: Results, design: Design, effect: Effect, lang: str, pub: Publication | None = None) -> str:
     """The study was too small to tell: the CI spans benefit and harm; the numbers a decision would need.
 
     The numbers are read from ``power/sample_size.csv`` (participants to enrol per arm, and
@@ -176,12 +185,14 @@ def too_small(res: Results, design: Design, effect: Effect, lang: str) -> str:
     """
     name = outcome_name(design, effect.outcome, lang)
     benefit, harm = (effect.std_high, -effect.std_low) if effect.better_higher else (-effect.std_low, effect.std_high)
+    pub = pub or Publication.build(res, design)
+    good, bad = (pub.statistic(fmt.num(v, 2, lang), *effect.pops) for v in (benefit, harm))
     text = _l(
         f"**{name}: te klein om te beslissen.** Het 95%-betrouwbaarheidsinterval loopt van een verbetering van "
-        f"{fmt.num(benefit, 2, lang)} tot een verslechtering van {fmt.num(harm, 2, lang)} standaarddeviatie: deze "
+        f"{good} tot een verslechtering van {bad} standaarddeviatie: deze "
         "studie was te klein om te zeggen of het helpt of schaadt.",
         f"**{name}: too small to tell.** The 95% confidence interval runs from an improvement of "
-        f"{fmt.num(benefit, 2, lang)} to a deterioration of {fmt.num(harm, 2, lang)} standard deviations: this study was "
+        f"{good} to a deterioration of {bad} standard deviations: this study was "
         "too small to tell whether it helps or harms.",
         lang,
     )
@@ -233,16 +244,17 @@ def for_whom(res: Results, design: Design, lang: str) -> str:
               f"**For whom**: there is no sign that {what} differs between {who} (test for a difference: {ps}).", lang)  # fmt: skip
 
 
-def data_quality(res: Results, design: Design, params: dict, lang: str) -> str:
+def data_quality(res: Results, design: Design, params: dict, lang: str, pub: Publication | None = None) -> str:
     """One paragraph: response, retention per arm, dropouts vs stayers, reliability."""
-    flow = res.usable("quality", "response_flow", ("stage", "n"))
+    flow = res.usable("quality", "response_flow", ("arm", "stage", "n"))
     if flow is None:
         return absent(res, "quality", lang, what=("De beschrijving van respons en uitval", "The account of response and dropout"))
-    roster = int(flow.loc[flow["stage"] == "roster", "n"].sum())
-    metrics = res.metrics("quality")
+    pub = pub or Publication.build(res, design)
+    roster = pub.count(P.roster())
     last = design.last_wave
-    kept = [(a, metrics.get(f"retention_{a.id}_{last}")) for a in reversed(design.arms)]
-    kept = [f"{fmt.pct(v, lang)} ({a.label(lang)})" for a, v in kept if v is not None]
+    arms = set(flow["arm"].astype(str))
+    kept = [f"{pub.share(P.answered(a.id, None, last), P.roster(a.id), lang)} ({a.label(lang)})"
+            for a in reversed(design.arms) if a.id in arms]  # fmt: skip
     sentences = [_l(f"Op de roosters stonden {roster} deelnemers.", f"The rosters listed {roster} participants.", lang)]
     if kept:
         sentences.append(_l(f"Bij de laatste meting ({wave_months(design, last, 'nl')}) deed nog mee: {join_words(kept, 'nl')}.",

@@ -2,7 +2,8 @@
 
 Every function returns Pandoc markdown (the figure: PNG bytes, or None when there is nothing
 to draw); a section whose results are absent prints one sentence instead.  Cells about fewer
-than ``min_cell`` people are hidden (``×``) by :mod:`reporting.tables`.
+than ``min_cell`` people, and cells that would reveal them, are hidden (``×``) by the document's
+:class:`~reporting.publish.Publication`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from matplotlib.figure import Figure
 
 from pipeline.design import Design
 from reporting import fmt
+from reporting import populations as P
 from reporting.board import _l, effect_reading, heading
 from reporting.effects import Effect, effect_term, long_term_effect, short_term_effect
+from reporting.publish import Publication
 from reporting.results import Results, absent
-from reporting.tables import between_arms, per_programme, reliable_change
 from reporting.texts import (
     arm_name,
     factor_name,
@@ -32,12 +34,10 @@ from reporting.texts import (
 COLOURS = {"intervisie": "#1b6ca8", "comparison": "#b5651d"}
 
 
-def _cell(effect: Effect | None, lang: str) -> str:
+def _cell(effect: Effect | None, lang: str, pub: Publication) -> str:
     if effect is None:
         return fmt.NONE
-    if effect.hidden:
-        return fmt.HIDDEN
-    return f"{fmt.num(effect.estimate, 2, lang)} {fmt.ci(effect.low, effect.high, 2, lang)}"
+    return pub.statistic(f"{fmt.num(effect.estimate, 2, lang)} {fmt.ci(effect.low, effect.high, 2, lang)}", *effect.pops)
 
 
 def lower_better_note(design: Design, outcomes: list[str], lang: str) -> str:
@@ -49,18 +49,19 @@ def lower_better_note(design: Design, outcomes: list[str], lang: str) -> str:
               f" For {join_words(lower, 'en')} a lower score is better: there a negative number is good.", lang)  # fmt: skip
 
 
-def effects_table(res: Results, design: Design, lang: str) -> str:
+def effects_table(res: Results, design: Design, lang: str, pub: Publication | None = None) -> str:
     """Every outcome: the short-term effect (or change) and, with a later wave, the yearly one after, with readings."""
     horizon = short_months(design, lang)
+    pub = pub or Publication.build(res, design)
     rows, shown = [], []
     for scale in design.outcomes():
-        short, long = short_term_effect(res, design, scale), long_term_effect(res, design, scale)
+        short, long = short_term_effect(res, design, scale, pub), long_term_effect(res, design, scale, pub)
         if short is None and long is None:
             continue
         shown.append(scale)
-        row = [outcome_name(design, scale, lang), _cell(short, lang), effect_reading(short, lang)]
+        row = [outcome_name(design, scale, lang), _cell(short, lang, pub), effect_reading(short, lang)]
         if design.long_term:
-            row += [_cell(long, lang), effect_reading(long, lang)]
+            row += [_cell(long, lang, pub), effect_reading(long, lang)]
         rows.append(row)
     if not rows:
         return heading("effects" if design.has_comparison else "changes", lang) + absent(
@@ -94,45 +95,50 @@ def effects_table(res: Results, design: Design, lang: str) -> str:
         header, rows, align=align, widths=widths, caption=caption.strip())
 
 
-def by_programme(res: Results, design: Design, lang: str) -> str:
-    """The short-term effect (or change) per programme for the primary outcomes; nothing with one programme."""
+def by_programme(res: Results, design: Design, lang: str, pub: Publication | None = None) -> str:
+    """The short-term effect (or change) per programme for the primary outcomes; nothing with one programme.
+
+    Every programme of the design has a row: one the analysis wrote nothing for is still counted in
+    the row of all programmes, so its cells show ``×`` (or ``–`` when nobody of it had both scores).
+    """
     if not design.several_programmes:
         return ""
     horizon = short_months(design, lang)
     hidden_note = _l(f"× = niet getoond: gaat over minder dan {res.min_cell} personen of zou zo'n getal verraden.",
                      f"× = not shown: about fewer than {res.min_cell} people, or would reveal such a number.", lang)  # fmt: skip
-    order = {p: i for i, p in enumerate(["all", *design.programme_ids])}
+    pub = pub or Publication.build(res, design)
     if design.has_comparison:
-        if res.usable("change", "between_arms", ("outcome", "programme", "n_a", "n_b", "g")) is None:
+        table = res.usable("change", "between_arms", ("outcome", "programme", "level_a", "level_b", "n_a", "n_b", "g"))
+        if table is None:
             return heading("programmes", lang) + absent(res, "change", lang)
-        arms = between_arms(res)
-        part = arms[arms["outcome"].isin(design.primary)].copy()
-        part["order"] = part["programme"].map(order)
-        rows = [
-            [outcome_name(design, r["outcome"], lang), programme_name(design, r["programme"], lang),
-             fmt.count(r["n_a"], hidden=pd.isna(r["n_a"])), fmt.count(r["n_b"], hidden=pd.isna(r["n_b"])),
-             fmt.HIDDEN if r["suppressed"] else f"{fmt.num(r['g'], 2, lang)} {fmt.ci(r['ci95_low'], r['ci95_high'], 2, lang)}"]
-            for _, r in part.sort_values(["outcome", "order"], key=_outcome_key(design)).iterrows()
-        ]  # fmt: skip
+        arms = (str(table["level_a"].iloc[0]), str(table["level_b"].iloc[0]))
+        rows = []
+        for outcome, programme, r in _programme_rows(table, design):
+            pops = [P.changed(res, design, outcome, arm, programme) for arm in arms]
+            ns = [pub.count(p) if pub.publishes("count", p) else fmt.NONE for p in pops]
+            g = fmt.NONE if r is None else pub.statistic(
+                f"{fmt.num(r['g'], 2, lang)} {fmt.ci(r['ci95_low'], r['ci95_high'], 2, lang)}", *pops)
+            rows.append([outcome_name(design, outcome, lang), programme_name(design, programme, lang), *ns,
+                         fmt.HIDDEN if r is None and fmt.HIDDEN in "".join(ns) else g])  # fmt: skip
         header = [_l("Uitkomst", "Outcome", lang), _l("Programma", "Programme", lang),
-                  f"n {arm_name(design, 'intervisie', lang)}", f"n {arm_name(design, 'comparison', lang)}",
+                  f"n {arm_name(design, arms[0], lang)}", f"n {arm_name(design, arms[1], lang)}",
                   _l("g [95%-BI]", "g [95% CI]", lang)]  # fmt: skip
         caption = _l(f"Effect na {horizon} per programma (Hedges' g). ", f"Effect after {horizon} by programme (Hedges' g). ",
                      lang) + hidden_note  # fmt: skip
         return heading("programmes", lang) + fmt.table(header, rows, align="llrrr", widths=[30, 26, 12, 12, 22],
                                                        caption=caption)  # fmt: skip
-    if res.usable("change", "within_change", ("outcome", "arm", "programme", "n", "g_av")) is None:
+    table = res.usable("change", "within_change", ("outcome", "arm", "programme", "n", "g_av"))
+    if table is None:
         return heading("programmes", lang) + absent(res, "change", lang)
-    within = per_programme(res, "change", "within_change", n="n", keys=("outcome", "arm", "programme"),
-                           values=["mean_change", "g_av", "ci95_low", "ci95_high"])  # fmt: skip
-    part = within[within["outcome"].isin(design.primary) & (within["arm"] == "intervisie")].copy()
-    part["order"] = part["programme"].map(order)
-    rows = [
-        [outcome_name(design, r["outcome"], lang), programme_name(design, r["programme"], lang),
-         fmt.count(r["n"], hidden=pd.isna(r["n"])),
-         fmt.HIDDEN if r["suppressed"] else f"{fmt.num(r['g_av'], 2, lang)} {fmt.ci(r['ci95_low'], r['ci95_high'], 2, lang)}"]
-        for _, r in part.sort_values(["outcome", "order"], key=_outcome_key(design)).iterrows()
-    ]  # fmt: skip
+    table = table[table["arm"] == "intervisie"]
+    rows = []
+    for outcome, programme, r in _programme_rows(table, design):
+        pop = P.changed(res, design, outcome, "intervisie", programme)
+        n = pub.count(pop) if pub.publishes("count", pop) else fmt.NONE
+        g = fmt.NONE if r is None else pub.statistic(
+            f"{fmt.num(r['g_av'], 2, lang)} {fmt.ci(r['ci95_low'], r['ci95_high'], 2, lang)}", pop)
+        rows.append([outcome_name(design, outcome, lang), programme_name(design, programme, lang), n,
+                     fmt.HIDDEN if r is None and n != fmt.NONE else g])  # fmt: skip
     header = [_l("Uitkomst", "Outcome", lang), _l("Programma", "Programme", lang), "n",
               _l("g_av [95%-BI]", "g_av [95% CI]", lang)]  # fmt: skip
     caption = _l(f"Verandering na {horizon} binnen de intervisiegroep per programma (Hedges' g_av; geen "
@@ -140,6 +146,19 @@ def by_programme(res: Results, design: Design, lang: str) -> str:
                  f"Change after {horizon} within the intervisie group by programme (Hedges' g_av; no comparison "
                  "group). ", lang) + hidden_note  # fmt: skip
     return heading("programmes", lang) + fmt.table(header, rows, align="llrr", widths=[30, 26, 12, 22], caption=caption)
+
+
+def _programme_rows(table: pd.DataFrame, design: Design):
+    """(outcome, programme, row or None) for every primary outcome with rows, ``all`` first, then every programme."""
+    programmes = ["all", *design.programme_ids]
+    programmes += sorted(p for p in set(table["programme"].astype(str)) if p not in programmes)
+    for outcome in design.primary:
+        part = table[table["outcome"] == outcome]
+        if part.empty:
+            continue
+        by = {str(r["programme"]): r for _, r in part.iterrows()}
+        for programme in programmes:
+            yield outcome, programme, by.get(programme)
 
 
 def _outcome_key(design: Design):
@@ -151,12 +170,13 @@ def _outcome_key(design: Design):
     return key
 
 
-def reliable_change_table(res: Results, design: Design, lang: str) -> str:
+def reliable_change_table(res: Results, design: Design, lang: str, pub: Publication | None = None) -> str:
     """Shares improved / unchanged / deteriorated beyond measurement error, per primary outcome and arm."""
     columns = ("scale", "arm", "programme", "category", "count", "n", "share")
-    if res.usable("change", "reliable_change", columns) is None:
+    table = res.usable("change", "reliable_change", columns)
+    if table is None:
         return absent(res, "change", lang, what=("Betrouwbare verandering", "Reliable change"))
-    table = reliable_change(res)
+    pub = pub or Publication.build(res, design)
     part = table[(table["programme"] == "all") & table["scale"].isin(design.primary)]
     arms = [a.id for a in reversed(design.arms)]  # intervisie first
     rows = []
@@ -165,14 +185,11 @@ def reliable_change_table(res: Results, design: Design, lang: str) -> str:
             cells = part[(part["scale"] == scale) & (part["arm"] == arm)]
             if cells.empty:
                 continue
-            by = cells.set_index("category")
-            shares = [
-                fmt.pct(by.loc[c, "share"], lang, hidden=bool(by.loc[c, "suppressed"])) if c in by.index else fmt.NONE
-                for c in ("improved", "unchanged", "deteriorated")
-            ]
-            n = cells["n"].iloc[0]
-            rows.append([outcome_name(design, scale, lang), arm_name(design, arm, lang), *shares,
-                         fmt.count(n, hidden=pd.isna(n))])  # fmt: skip
+            den = P.changed(res, design, scale, arm, "all")
+            present = set(cells["category"].astype(str))
+            shares = [pub.share(P.changed(res, design, scale, arm, "all", c), den, lang) if c in present else fmt.NONE
+                      for c in ("improved", "unchanged", "deteriorated")]  # fmt: skip
+            rows.append([outcome_name(design, scale, lang), arm_name(design, arm, lang), *shares, pub.count(den)])
     if not rows:
         return absent(res, "change", lang, what=("Betrouwbare verandering", "Reliable change"))
     header = [_l("Uitkomst", "Outcome", lang), _l("Groep", "Group", lang), _l("Verbeterd", "Improved", lang),
@@ -180,9 +197,9 @@ def reliable_change_table(res: Results, design: Design, lang: str) -> str:
     horizon = short_months(design, lang)
     caption = _l(
         f"Betrouwbare verandering na {horizon} (Jacobson-Truax): aandeel deelnemers dat meer veranderde dan de "
-        f"meetfout verklaart. × = niet getoond (minder dan {res.min_cell} personen).",
+        f"meetfout verklaart. × = niet getoond (minder dan {res.min_cell} personen, of zou zo'n getal verraden).",
         f"Reliable change after {horizon} (Jacobson-Truax): share of participants who changed more than measurement "
-        f"error explains. × = not shown (fewer than {res.min_cell} people).",
+        f"error explains. × = not shown (fewer than {res.min_cell} people, or would reveal such a number).",
         lang,
     )
     return fmt.table(header, rows, align="llrrrr", widths=[30, 22, 12, 12, 12, 8], caption=caption)

@@ -7,8 +7,9 @@ estimated: the documents report *change within the intervisie group*, the growth
 ``short`` and ``long`` terms (``growth/effects.csv``), standardised by the baseline SD.  A
 design whose last wave is the short-term wave has no long-term effect at all.
 
-Nothing is computed here: each :class:`Effect` is a row of a result table, hidden when it is
-about fewer than ``min_cell`` people.
+Nothing is computed here: each :class:`Effect` is a row of a result table, with the populations
+it is about; it is hidden when the document's :class:`~reporting.publish.Publication` may not show
+a statistic about them.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pipeline.design import Design
+from reporting import populations as P
+from reporting.publish import Publication
 from reporting.results import Results, effect_row
-from reporting.tables import between_arms
 from reporting.texts import higher_is_better
 
 #: a confidence interval reaching this far on both sides (in SD units) cannot tell benefit from harm
@@ -48,6 +50,8 @@ class Effect:
     n: float = float("nan")
     #: a difference between arms (else change within the intervisie group)
     between: bool = False
+    #: the populations the effect is about (print it with ``pub.statistic(text, *pops)``)
+    pops: tuple = ()
 
     @property
     def wide(self) -> bool:
@@ -58,33 +62,36 @@ class Effect:
         return benefit >= WIDE_SD and harm >= WIDE_SD
 
 
-def short_term_effect(res: Results, design: Design, outcome: str) -> Effect | None:
-    """The short-term effect of ``outcome`` (between arms with a comparison cohort, else change), or None."""
+def short_term_effect(res: Results, design: Design, outcome: str, pub: Publication | None = None) -> Effect | None:
+    """The short-term effect of ``outcome`` (between arms with a comparison cohort, else change), or None.
+
+    ``pub`` decides whether it may be shown (default: the publication of every document, built here).
+    """
     better = higher_is_better(design, outcome)
     if design.has_comparison:
-        table = res.usable("change", "between_arms", ("outcome", "programme", "g", "ci95_low", "ci95_high"))
+        table = res.usable("change", "between_arms", ("outcome", "programme", "level_a", "level_b", "g", "ci95_low",
+                                                      "ci95_high"))  # fmt: skip
         if table is None:
             return None
-        arms = between_arms(res)
-        hit = arms[(arms["outcome"] == outcome) & (arms["programme"] == "all")]
-        if hit.empty:
+        hit = table[(table["outcome"] == outcome) & (table["programme"] == "all")]
+        if hit.empty or pd.isna(hit["g"].iloc[0]):
             return None
         r = hit.iloc[0]
-        if pd.isna(r["g"]) and not bool(r["suppressed"]):
-            return None
+        pops = tuple(P.changed(res, design, outcome, str(r[level]), "all") for level in ("level_a", "level_b"))
+        pub = pub or Publication.build(res, design)
         return Effect(outcome, r["g"], r["ci95_low"], r["ci95_high"], r["g"], r["ci95_low"], r["ci95_high"], better,
-                      hidden=bool(r["suppressed"]), n=r["n_a"], between=True)  # fmt: skip
-    return _growth_effect(res, design, outcome, "short")
+                      hidden=not pub.shown(*pops), n=r.get("n_a", float("nan")), between=True, pops=pops)  # fmt: skip
+    return _growth_effect(res, design, outcome, "short", pub)
 
 
-def long_term_effect(res: Results, design: Design, outcome: str) -> Effect | None:
+def long_term_effect(res: Results, design: Design, outcome: str, pub: Publication | None = None) -> Effect | None:
     """The yearly change after the short-term wave (between arms, or within intervisie), or None.
 
     None when the design has no wave after the short-term wave, or the term was not estimated.
     """
     if not design.long_term:
         return None
-    return _growth_effect(res, design, outcome, "long")
+    return _growth_effect(res, design, outcome, "long", pub)
 
 
 def effect_term(design: Design, horizon: str) -> str:
@@ -92,16 +99,17 @@ def effect_term(design: Design, horizon: str) -> str:
     return f"{horizon}:armintervisie" if design.has_comparison else horizon
 
 
-def _growth_effect(res: Results, design: Design, outcome: str, horizon: str) -> Effect | None:
+def _growth_effect(res: Results, design: Design, outcome: str, horizon: str, pub: Publication | None) -> Effect | None:
     effects = res.usable("growth", "effects", ("outcome", "term", "estimate"))
     row = effect_row(effects, outcome, effect_term(design, horizon))
     if row is None:
         return None
     std = [row.get(c, float("nan")) for c in ("std_estimate", "std_ci95_low", "std_ci95_high")]
-    n = row.get("n", float("nan"))
-    hidden = bool(not pd.isna(n) and n < res.min_cell)
+    pops = (P.model(outcome),)
+    pub = pub or Publication.build(res, design)
     return Effect(outcome, std[0], std[1], std[2], std[0], std[1], std[2], higher_is_better(design, outcome),
-                  hidden=hidden, n=n, between=design.has_comparison)  # fmt: skip
+                  hidden=not pub.shown(*pops), n=row.get("n", float("nan")), between=design.has_comparison,
+                  pops=pops)  # fmt: skip
 
 
 def needed_sizes(res: Results, outcome: str, horizon: str = "short") -> pd.DataFrame | None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import re
+import signal
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from pipeline.atomic import write_with
+from pipeline.atomic import Terminated, write_with
 from pipeline.errors import InputError
 from reporting.qmd import Markdown, QmdDocument
 
@@ -58,13 +60,22 @@ def to_notebook(doc: QmdDocument, parameters: Mapping[str, object]) -> nbformat.
     return nb
 
 
-def execute(nb: nbformat.NotebookNode, *, cwd: Path, timeout: int = 300) -> nbformat.NotebookNode:
+def execute(nb: nbformat.NotebookNode, *, cwd: Path, timeout: int = 1800) -> nbformat.NotebookNode:
     """Execute every code cell in a fresh ``python3`` kernel started in ``cwd``.
+
+    The kernel never outlives the run: when the process is stopped (SIGTERM, SIGINT, or its
+    ``dvc repro`` ending, :func:`pipeline.atomic.stop_with_dvc`) while a cell runs, ``nbclient``
+    shuts the kernel down and this raises :class:`~pipeline.atomic.Terminated`; the signal
+    handlers in place before the run are restored after it.  A process killed with SIGKILL
+    cannot clean up; its kernel notices that its parent is gone and ends within about a second
+    (ipykernel's parent poller, ``JPY_PARENT_PID``).
 
     Raises
     ------
     InputError
         When a cell raises; the message names the cell's first line and the error.
+    Terminated
+        When the process was asked to stop while the notebook ran.
     """
     client = NotebookClient(
         nb,
@@ -73,12 +84,50 @@ def execute(nb: nbformat.NotebookNode, *, cwd: Path, timeout: int = 300) -> nbfo
         resources={"metadata": {"path": str(cwd)}},
         extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
+    saved = _signal_handlers()
     try:
         client.execute()
     except CellExecutionError as exc:
+        if _stopped(client):
+            raise Terminated(128 + signal.SIGTERM) from None
         plain = _ANSI.sub("", str(exc))
         raise InputError(f"a code cell of the report failed:\n{plain}") from None
+    except Exception:
+        if _stopped(client):  # nbclient shut the kernel down on SIGTERM/SIGINT; the run ends here
+            raise Terminated(128 + signal.SIGTERM) from None
+        raise
+    finally:
+        _restore(saved)
+        _end_kernel(client)
     return nb
+
+
+def _signal_handlers() -> dict[int, object]:
+    """Return the current SIGINT/SIGTERM handlers (nbclient replaces them while it runs)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(saved: dict[int, object]) -> None:
+    for sig, handler in saved.items():
+        if handler is not None:
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def _stopped(client: NotebookClient) -> bool:
+    """True when nbclient's own SIGINT/SIGTERM handler ran (it schedules the kernel's clean-up)."""
+    return getattr(client, "_async_cleanup_kernel_future", None) is not None
+
+
+def _end_kernel(client: NotebookClient) -> None:
+    """Kill the kernel if it is still running (it runs in its own session, so signals to us miss it)."""
+    manager = client.km
+    provisioner = getattr(manager, "provisioner", None) if manager is not None else None
+    process = getattr(provisioner, "process", None)
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def to_markdown(

@@ -14,8 +14,12 @@ import re
 import pandas as pd
 
 from pipeline.design import Design
+from reporting import cells_survival as C
 from reporting import fmt
+from reporting import populations as P
 from reporting.board_tables import direction_word
+from reporting.estimable import linear_reason, not_estimable, ratio_reason
+from reporting.publish import Publication
 from reporting.results import Results, absent
 from reporting.texts import factor_name, outcome_name, pick, programme_name, short_months, wave_months
 
@@ -31,20 +35,39 @@ def _l(nl: str, en: str, lang: str) -> str:
     return pick((nl, en), lang)
 
 
-def factors(res: Results, design: Design, lang: str) -> str:
-    """Promoting and hindering factors, strongest evidence first, and the factors without a clear effect."""
+def _pub(res: Results, design: Design, pub: Publication | None) -> Publication:
+    return pub if pub is not None else Publication.build(res, design)
+
+
+def _stat(pub: Publication, pops: list[dict], reason: str | None, texts: list[str], lang: str) -> list[str]:
+    """Spans of an estimate's cells: ``×`` unless every group is provably large enough, else "niet te schatten"."""
+    pop, *also = pops
+    if reason is not None and pub.shown(pop, *also):
+        return [not_estimable(reason, lang), *(fmt.NONE for _ in texts[1:])]
+    return [pub.statistic(text, pop, *also) for text in texts]
+
+
+def factors(res: Results, design: Design, lang: str, pub: Publication | None = None) -> str:
+    """Promoting and hindering factors, strongest evidence first, and the factors without a clear effect.
+
+    The factors are estimated from all intervisie participants: nothing is shown unless that
+    group is provably about ``min_cell`` people.
+    """
     ranked = res.usable("implementation", "factors_ranked", ("factor", "level", "outcome", "direction", "p_val", "effect"))
     if ranked is None:
         return absent(res, "implementation", lang,
                       what=("De analyse van de implementatiefactoren", "The analysis of implementation factors"))  # fmt: skip
+    pub = _pub(res, design, pub)
+    pop = C.implementation_population(design)
     clear = ranked[ranked["direction"].isin(["promoting", "hindering"])].sort_values("p_val")
-    rows = [
-        [factor_name(str(r["factor"]), str(r["level"]), lang), outcome_name(design, str(r["outcome"]), lang),
-         f"{fmt.num(r['effect'], 2, lang)} {fmt.ci(r['ci_low'], r['ci_high'], 2, lang)}",
-         fmt.pval(r["p_val"], lang).removeprefix("p = ").removeprefix("p "),
-         direction_word(str(r["direction"]), lang)]
-        for _, r in clear.iterrows()
-    ]  # fmt: skip
+    rows = []
+    for _, r in clear.iterrows():
+        reason = linear_reason(r["effect"], r.get("ci_low"), r.get("ci_high"))
+        texts = [f"{fmt.num(r['effect'], 2, lang)} {fmt.ci(r['ci_low'], r['ci_high'], 2, lang)}",
+                 fmt.pval(r["p_val"], lang).removeprefix("p = ").removeprefix("p "),
+                 direction_word(str(r["direction"]), lang)]  # fmt: skip
+        rows.append([factor_name(str(r["factor"]), str(r["level"]), lang), outcome_name(design, str(r["outcome"]), lang),
+                     *_stat(pub, [pop], reason, texts, lang)])  # fmt: skip
     horizon = short_months(design, lang)
     table = fmt.table(
         [_l("Factor", "Factor", lang), _l("Uitkomst", "Outcome", lang), _l("Effect [95%-BI]", "Effect [95% CI]", lang),
@@ -57,6 +80,8 @@ def factors(res: Results, design: Design, lang: str) -> str:
                    f"the first {horizon} in points of the outcome per SD of the rating; positive = favourable (also "
                    "where a lower score is better).", lang),
     ) if rows else _l("Geen factor had een duidelijk effect.\n", "No factor had a clear effect.\n", lang)  # fmt: skip
+    if not pub.shown(pop):  # which factors had a clear effect is itself a finding about these people
+        return table + "\n"
     unclear = sorted(set(ranked["factor"]) - set(clear["factor"]))
     names = ", ".join(factor_name(f, "", lang) for f in unclear)
     tail = _l(f"Geen duidelijk effect (BI bevat 0 voor elke uitkomst): {names}.",
@@ -98,11 +123,17 @@ def cox_term(design: Design, term: str, terms: list[str], lang: str) -> str:
     return term.replace("_", " ") + period
 
 
-def leaving(res: Results, design: Design, lang: str) -> str:
-    """What keeps participants in intervisie: the primary Cox model of leaving, in words."""
+def leaving(res: Results, design: Design, lang: str, pub: Publication | None = None) -> str:
+    """What keeps participants in intervisie: the primary Cox model of leaving, in words.
+
+    A hazard ratio is shown only when the group it is about (its events, and the reference
+    group's) is provably about ``min_cell`` people; a degenerate one reads "niet te schatten".
+    """
     cox = res.usable("survival", "cox", ("term", "hr", "ci_low", "ci_high", "primary"))
     if cox is None:
         return absent(res, "survival", lang, what=("De analyse van uitval", "The analysis of leaving"))
+    pub = _pub(res, design, pub)
+    frame = C.leaving(res)
     primary = cox[cox["primary"].astype(bool)]
     terms = [str(t) for t in primary["term"]]
     rows = []
@@ -113,20 +144,31 @@ def leaving(res: Results, design: Design, lang: str) -> str:
             word = _l("meer uitval", "more leaving", lang)
         else:
             word = _l("geen duidelijk verschil", "no clear difference", lang)
-        rows.append([cox_term(design, str(r["term"]), terms, lang),
-                     f"{fmt.num(r['hr'], 2, lang)} {fmt.ci(r['ci_low'], r['ci_high'], 2, lang)}", word])  # fmt: skip
+        term = str(r["term"])
+        match = C.PERIOD.match(term)
+        period = (match["end"] if match["end"] == "plus" else "early") if match else ""
+        pop, also = frame.term(term)
+        reason = ratio_reason(r["hr"], r["ci_low"], r["ci_high"], events=r.get("events"), note=r.get("note"))
+        texts = [f"{fmt.num(r['hr'], 2, lang)} {fmt.ci(r['ci_low'], r['ci_high'], 2, lang)}", word]
+        rows.append([cox_term(design, term, terms, lang),
+                     *_stat(pub, [pop, *also, frame.cox_events(period)], reason, texts, lang)])  # fmt: skip
     return fmt.table(
         [_l("Kenmerk", "Characteristic", lang), _l("Hazard ratio [95%-BI]", "Hazard ratio [95% CI]", lang),
          _l("Betekenis", "Meaning", lang)],
         rows, align="lrl", widths=[40, 24, 24],
-        caption=_l("Wat houdt deelnemers in de groep? Coxmodel van stoppen met intervisie (HR onder 1: minder uitval).",
-                   "What keeps participants in the group? Cox model of leaving intervisie (HR below 1: less leaving).",
-                   lang),
+        caption=_l("Wat houdt deelnemers in de groep? Coxmodel van stoppen met intervisie (HR onder 1: minder uitval; "
+                   "× = verborgen: over te weinig mensen of gebeurtenissen).",
+                   "What keeps participants in the group? Cox model of leaving intervisie (HR below 1: less leaving; "
+                   "× = hidden: about too few people or events).", lang),
     )  # fmt: skip
 
 
-def instruments(res: Results, design: Design, params: dict, lang: str) -> str:
-    """Per outcome instrument: reliability at baseline, responsiveness (SRM in intervisie) and a verdict."""
+def instruments(res: Results, design: Design, params: dict, lang: str, pub: Publication | None = None) -> str:
+    """Per outcome instrument: reliability at baseline, responsiveness (SRM in intervisie) and a verdict.
+
+    Alpha is about those in the reliability analysis, the SRM about the intervisie participants
+    with both scores: each is shown only when its group is provably about ``min_cell`` people.
+    """
     threshold = float((params.get("analyses") or {}).get("reliability_threshold", 0.7))
     reliability = res.usable("reliability", "reliability", ("scale", "wave", "programme", "alpha"))
     srm = res.usable("change", "responsiveness", ("outcome", "arm", "programme", "srm", "ci95_low", "ci95_high"))
@@ -136,16 +178,22 @@ def instruments(res: Results, design: Design, params: dict, lang: str) -> str:
             if reliability is not None else pd.DataFrame(columns=["scale", "alpha"]))  # fmt: skip
     srm = (srm[(srm["programme"] == "all") & (srm["arm"] == "intervisie")] if srm is not None
            else pd.DataFrame(columns=["outcome", "srm", "ci95_low", "ci95_high"]))  # fmt: skip
+    pub = _pub(res, design, pub)
     rows = []
     for scale in design.outcomes():
         a = base.loc[base["scale"] == scale, "alpha"]
         s = srm[srm["outcome"] == scale]
         alpha = float(a.iloc[0]) if not a.empty else float("nan")
         value = float(s["srm"].iloc[0]) if not s.empty else float("nan")
-        rows.append([outcome_name(design, scale, lang), fmt.num(alpha, 2, lang),
-                     f"{fmt.num(value, 2, lang)} {fmt.ci(s['ci95_low'].iloc[0], s['ci95_high'].iloc[0], 2, lang)}"
-                     if not s.empty else fmt.NONE,
-                     verdict(alpha, value, threshold, lang)])  # fmt: skip
+        alpha_pop = P.alpha(scale) if not a.empty else None
+        srm_pop = P.changed(res, design, scale, C.INTERVISIE, None) if not s.empty and design.short_term else None
+        groups = [g for g in (alpha_pop, srm_pop) if g is not None]
+        srm_text = (f"{fmt.num(value, 2, lang)} {fmt.ci(s['ci95_low'].iloc[0], s['ci95_high'].iloc[0], 2, lang)}"
+                    if not s.empty else fmt.NONE)  # fmt: skip
+        rows.append([outcome_name(design, scale, lang),
+                     pub.statistic(fmt.num(alpha, 2, lang), alpha_pop) if alpha_pop else fmt.NONE,
+                     pub.statistic(srm_text, srm_pop) if srm_pop else fmt.NONE,
+                     pub.statistic(verdict(alpha, value, threshold, lang), *groups) if groups else fmt.NONE])  # fmt: skip
     horizon = short_months(design, lang)
     return fmt.table(
         [_l("Uitkomst (instrument)", "Outcome (instrument)", lang), _l("Betrouwbaarheid (alfa)", "Reliability (alpha)", lang),
@@ -172,11 +220,13 @@ def verdict(alpha: float, srm: float, threshold: float, lang: str) -> str:
     return _l("betrouwbaar, weinig gevoelig", "reliable, hardly responsive", lang)
 
 
-def sample_sizes(res: Results, design: Design, lang: str) -> str:
+def sample_sizes(res: Results, design: Design, lang: str, pub: Publication | None = None) -> str:
     """Participants and groups per arm a programme needs, from the study's own variance estimates.
 
     One block of rows per horizon the design has: the short-term wave, and the last wave when it
-    comes later (a two-wave design has no long-term rows).
+    comes later (a two-wave design has no long-term rows).  Every number rests on the study's own
+    estimates (SD, ICC, retention of each arm): shown only when each arm is provably about
+    ``min_cell`` people.
     """
     sizes = res.usable("power", "sample_size", ("outcome", "horizon", "wave", "basis", "effect_d", "n_enrol"))
     if sizes is None:
@@ -185,16 +235,19 @@ def sample_sizes(res: Results, design: Design, lang: str) -> str:
     horizons = ["short", "long"] if design.long_term else ["short"]
     part = sizes[sizes["outcome"].isin(design.primary) & sizes["horizon"].isin(horizons)]
     icc = components.set_index(["outcome", "horizon"])["icc_change"] if components is not None else pd.Series(dtype=float)
+    pub = _pub(res, design, pub)
+    arms = [P.roster(a.id) for a in design.arms]
     rows = []
     for _, r in part.iterrows():
         d = f"d = {fmt.num(abs(r['effect_d']), 2, lang)}"
-        basis = f"{_l('gevonden', 'observed', lang)}: {d}" if r["basis"] == "observed" else d
+        basis = f"{_l('gevonden', 'observed', lang)}: {pub.statistic(d, *arms)}" if r["basis"] == "observed" else d
         wave = str(r["wave"])
         when = wave_months(design, wave, lang) if wave in design.wave_ids else wave
         key = (r["outcome"], r["horizon"])
+        numbers = [fmt.num(icc.get(key, float("nan")), 2, lang), fmt.pct(r.get("retention"), lang),
+                   fmt.count(r["n_enrol"]), fmt.count(r.get("groups_needed"))]  # fmt: skip
         rows.append([outcome_name(design, str(r["outcome"]), lang), when, basis,
-                     fmt.num(icc.get(key, float("nan")), 2, lang), fmt.pct(r.get("retention"), lang),
-                     fmt.count(r["n_enrol"]), fmt.count(r.get("groups_needed"))])  # fmt: skip
+                     *(pub.statistic(text, *arms) for text in numbers)])  # fmt: skip
     per_arm = " per arm" if design.has_comparison else ""
     within = "" if design.has_comparison else _l(
         " Zonder vergelijkingsgroep gaat het om verandering binnen één groep (voor-na); om een effect van intervisie "
@@ -241,14 +294,25 @@ def heading(key: str, lang: str) -> str:
     return f"## {pick(headings[key], lang)}\n"
 
 
-def needs(res: Results, design: Design, lang: str) -> str:
+def _retention(res: Results, design: Design, lang: str, pub: Publication | None) -> str | None:
+    """The share of the intervisie arm that answered the last wave (a span), or None when not published."""
+    if res.metrics("quality").get(f"retention_{C.INTERVISIE}_{design.last_wave}") is None:
+        return None
+    pub = _pub(res, design, pub)
+    try:
+        return pub.share(P.answered(C.INTERVISIE, None, design.last_wave), P.roster(C.INTERVISIE), lang)
+    except KeyError:  # the response flow was not published: no share of it either
+        return None
+
+
+def needs(res: Results, design: Design, lang: str, pub: Publication | None = None) -> str:
     """Waves, instruments, a comparison group and numbers a programme needs, from this study (bullets)."""
     horizon = short_months(design, lang)
-    keep = res.metrics("quality").get(f"retention_intervisie_{design.last_wave}")
+    keep = _retention(res, design, lang, pub)
     last = wave_months(design, design.last_wave, lang)
     kept = "" if keep is None else _l(
-        f"; bij de laatste meting ({last}) deed nog {fmt.pct(keep, lang)} van de intervisiegroep mee: reken op uitval",
-        f"; at the last wave ({last}) {fmt.pct(keep, lang)} of the intervisie group still took part: expect dropout", lang)  # fmt: skip
+        f"; bij de laatste meting ({last}) deed nog {keep} van de intervisiegroep mee: reken op uitval",
+        f"; at the last wave ({last}) {keep} of the intervisie group still took part: expect dropout", lang)  # fmt: skip
     if design.long_term:
         waves = _l(f"- **Metingen**: de start, na {horizon} en minstens één meting daarna om te zien of het effect blijft{kept}.\n",
                    f"- **Waves**: baseline, {horizon} and at least one wave after that to see whether the effect lasts{kept}.\n",

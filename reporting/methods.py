@@ -2,8 +2,9 @@
 
 Each function returns Pandoc markdown for one section of ``reports/methods.qmd``, read from the
 finished result tables and named from the study's design; sections whose results are absent
-say so (with the stage's reason) instead of failing.  Counts and statistics about fewer than
-``min_cell`` people are hidden (``×``).
+say so (with the stage's reason) instead of failing.  Every number about people is printed by the
+document's :class:`~reporting.publish.Publication`, which hides (``×``) what is about fewer than
+``min_cell`` people and what would reveal such a number.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import pandas as pd
 
 from pipeline.design import Design
 from reporting import fmt, methods_text
+from reporting import populations as P
+from reporting.publish import Publication
 from reporting.results import Results, absent
-from reporting.suppress import Margin, suppress
-from reporting.tables import between_arms, per_programme, response_flow
 from reporting.texts import arm_name, months, outcome_name, programme_name
 
 Column = tuple[str, Callable[[pd.Series], str]]
@@ -79,75 +80,105 @@ def _index(named: Sequence, key: str) -> int:
     return ids.index(key) if key in ids else len(ids)
 
 
-def flow(res: Results, design: Design) -> str:
+def flow(res: Results, design: Design, pub: Publication | None = None) -> str:
     """Participants on the roster and answering each wave, per arm and programme."""
-    if res.usable("quality", "response_flow", ("arm", "programme", "stage", "n")) is None:
+    pub = pub or Publication.build(res, design)
+    table = res.usable("quality", "response_flow", ("arm", "programme", "stage", "n"))
+    if table is None:
         return missing_stage(res, "quality", "The response flow")
-    table = response_flow(res)
-    wide = table.pivot_table(index=["arm", "programme"], columns="stage", values="n", aggfunc="first", dropna=False)
-    stages = [s for s in ("roster", *design.wave_ids) if s in wide.columns]
-    rows = [
-        [arm_name(design, arm, LANG), programme_name(design, programme, LANG),
-         *(fmt.count(wide.loc[(arm, programme), s], hidden=pd.isna(wide.loc[(arm, programme), s])) for s in stages)]
-        for arm, programme in sorted(wide.index, key=lambda k: (_index(design.arms, k[0]), _index(design.programmes, k[1])))
-    ]  # fmt: skip
+    present = set(zip(table["arm"].astype(str), table["programme"].astype(str), table["stage"].astype(str), strict=True))
+    pairs = sorted({(str(a), str(p)) for a, p in zip(table["arm"], table["programme"], strict=True)},
+                   key=lambda k: (_index(design.arms, k[0]), _index(design.programmes, k[1])))  # fmt: skip
+    stages = [s for s in ("roster", *design.wave_ids) if s in set(table["stage"].astype(str))]
+
+    def cell(arm: str, programme: str, stage: str) -> str:
+        if (arm, programme, stage) not in present:
+            return fmt.NONE
+        return pub.count(P.roster(arm, programme) if stage == "roster" else P.answered(arm, programme, stage))
+
+    rows = [[arm_name(design, arm, LANG), programme_name(design, programme, LANG), *(cell(arm, programme, s) for s in stages)]
+            for arm, programme in pairs]  # fmt: skip
     headers = ["Roster" if s == "roster" else design.wave(s).label_en for s in stages]
     return fmt.table(["Arm", "Programme", *headers], rows, align="ll" + "r" * len(stages),
-                     caption=f"Response flow: people on the roster and answering each wave (× = hidden, < {res.min_cell} "
-                     "people).")  # fmt: skip
+                     caption=f"Response flow: people on the roster and answering each wave (× = hidden: about fewer than "
+                     f"{res.min_cell} people, or would reveal such a number).")  # fmt: skip
 
 
-def missing_patterns(res: Results, design: Design) -> str:
+def missing_patterns(res: Results, design: Design, pub: Publication | None = None) -> str:
     """Wave-response patterns (1 = answered, one digit per wave of the design) per arm, with disclosure control."""
+    pub = pub or Publication.build(res, design)
     table = res.usable("quality", "missing_patterns", ("arm", "pattern", "n", "share"))
     if table is None:
         return missing_stage(res, "quality", "The missing-data patterns")
     table = table.copy()
     table["pattern"] = table["pattern"].astype(str).str.zfill(len(design.waves))
-    shown = suppress(table, count="n", values=["share"], keys=("arm", "pattern"), margins=(Margin("pattern"),),
-                     min_cell=res.min_cell)  # fmt: skip
+    table = table[table["pattern"].str.len() == len(design.waves)]
     waves = "".join(f"`{w}`" if i == 0 else f"-`{w}`" for i, w in enumerate(design.wave_ids))
+
+    def pop(r: pd.Series) -> dict:
+        return P.pattern(design, str(r["arm"]), str(r["pattern"]))
+
     return frame(
-        shown,
-        [("Arm", arm_cell(design)), (f"Pattern {waves}", lambda r: f"`{r['pattern']}`"), ("n", n_cell("n")),
-         ("Share", lambda r: fmt.pct(r["share"], LANG, hidden=bool(r["suppressed"])))],
+        table,
+        [("Arm", arm_cell(design)), (f"Pattern {waves}", lambda r: f"`{r['pattern']}`"), ("n", lambda r: pub.count(pop(r))),
+         ("Share", lambda r: pub.share(pop(r), P.roster(str(r["arm"])), LANG))],
         caption="Missing-data patterns (one digit per wave, in order; 1 = wave answered).",
     )  # fmt: skip
 
 
-def baseline_differences(res: Results, design: Design) -> str:
+def baseline_differences(res: Results, design: Design, pub: Publication | None = None) -> str:
     """Completers vs dropouts at baseline (Welch t, Hedges' g)."""
+    pub = pub or Publication.build(res, design)
     table = res.usable("quality", "baseline_differences", ("scale", "arm", "n_completers", "n_dropouts"))
     if table is None:
         return missing_stage(res, "quality", "The comparison of completers and dropouts")
-    stats = [c for c in ("mean_completers", "sd_completers", "mean_dropouts", "sd_dropouts", "difference", "t_val", "df",
-                         "p_val", "hedges_g") if c in table.columns]  # fmt: skip
-    hidden = suppress(table, count="n_dropouts", values=stats, min_cell=res.min_cell)["suppressed"]
-    hidden |= suppress(table, count="n_completers", values=stats, min_cell=res.min_cell)["suppressed"]
-    table = table.assign(suppressed=hidden)
-    table.loc[hidden, ["n_completers", "n_dropouts", *stats]] = float("nan")
+
+    def groups(r: pd.Series) -> tuple[dict, dict]:
+        return (P.baseline_group(res, design, str(r["scale"]), str(r["arm"]), True),
+                P.baseline_group(res, design, str(r["scale"]), str(r["arm"]), False))  # fmt: skip
+
+    def stat(text: Callable[[pd.Series], str]) -> Callable[[pd.Series], str]:
+        return lambda r: pub.statistic(text(r), *groups(r))
+
     return frame(
         _ordered(table, design, "scale"),
-        [("Scale", outcome_cell(design, "scale")), ("Arm", arm_cell(design)), ("n completers", n_cell("n_completers")),
-         ("n dropouts", n_cell("n_dropouts")), ("Difference", x_cell("difference")), ("g", x_cell("hedges_g")), ("p", p_cell())],
+        [("Scale", outcome_cell(design, "scale")), ("Arm", arm_cell(design)),
+         ("n completers", lambda r: pub.count(groups(r)[0])), ("n dropouts", lambda r: pub.count(groups(r)[1])),
+         ("Difference", stat(x_cell("difference"))), ("g", stat(x_cell("hedges_g"))), ("p", stat(p_cell()))],
         caption=f"Baseline scores of completers (answered the last wave, {design.wave(design.last_wave).label_en}) vs "
         "dropouts (difference = completers - dropouts).",
     )  # fmt: skip
 
 
-def reliability(res: Results, design: Design) -> str:
-    """Cronbach's alpha (Feldt CI) and omega at baseline (session ratings: over all sessions), with flagged cells."""
+def _about(pub: Publication, pops: Callable[[pd.Series], Sequence[dict]], cell: Callable[[pd.Series], str]):
+    """A cell function printing ``cell``'s text as a statistic about the populations ``pops`` of the row."""
+    return lambda r: pub.statistic(cell(r), *pops(r))
+
+
+def reliability(res: Results, design: Design, pub: Publication | None = None) -> str:
+    """Cronbach's alpha (Feldt CI) and omega at baseline (session ratings: over all sessions), with flagged cells.
+
+    Session ratings are counted in ratings, not people: their row shows the number of ratings.
+    """
+    pub = pub or Publication.build(res, design)
     table = res.usable("reliability", "reliability", ("scale", "wave", "programme", "alpha", "flag_below_threshold"))
     if table is None:
         return missing_stage(res, "reliability", "The reliability analysis")
     flagged = table.groupby("scale")["flag_below_threshold"].apply(lambda s: int(s.astype(bool).sum()))
     cells = table.groupby("scale").size()
     base = table[(table["programme"] == "all") & ((table["wave"] == design.baseline) | table["wave"].isna())]
+
+    def about(cell: Callable[[pd.Series], str]) -> Callable[[pd.Series], str]:
+        return lambda r: cell(r) if pd.isna(r["wave"]) else pub.statistic(cell(r), P.alpha(str(r["scale"])))
+
+    def n(r: pd.Series) -> str:
+        return fmt.count(r["n"]) + " ratings" if pd.isna(r["wave"]) else pub.count(P.alpha(str(r["scale"])))
+
     return frame(
         _ordered(base, design, "scale"),
-        [("Scale", outcome_cell(design, "scale")), ("Items", lambda r: fmt.count(r["k"])), ("n", n_cell("n")),
-         ("Alpha", x_cell("alpha")), ("95% CI", ci_cell()), ("Omega", x_cell("omega_total")),
-         ("Min item-rest r", x_cell("min_r_item_rest")),
+        [("Scale", outcome_cell(design, "scale")), ("Items", lambda r: fmt.count(r["k"])), ("n", n),
+         ("Alpha", about(x_cell("alpha"))), ("95% CI", about(ci_cell())), ("Omega", about(x_cell("omega_total"))),
+         ("Min item-rest r", about(x_cell("min_r_item_rest"))),
          ("Cells below line", lambda r: f"{flagged.get(r['scale'], 0)} of {cells.get(r['scale'], 0)}")],
         caption=f"Reliability at baseline ({design.wave(design.baseline).label_en}; session ratings: all sessions), all "
         "programmes (alpha with Feldt CI, McDonald's omega total); the last column counts wave x programme cells with "
@@ -155,41 +186,53 @@ def reliability(res: Results, design: Design) -> str:
     )  # fmt: skip
 
 
-def short_term(res: Results, design: Design) -> str:
+def short_term(res: Results, design: Design, pub: Publication | None = None) -> str:
     """The section's heading, within-arm change (g_av), the between-arm difference (g, with a comparison cohort)."""
-    return methods_text.short_term_heading(design) + "\n" + _short_term_tables(res, design)
+    pub = pub or Publication.build(res, design)
+    return methods_text.short_term_heading(design) + "\n" + _short_term_tables(res, design, pub)
 
 
-def _short_term_tables(res: Results, design: Design) -> str:
+def _short_term_tables(res: Results, design: Design, pub: Publication) -> str:
     horizon = months(design.knot_months, LANG)
-    if res.usable("change", "within_change", ("outcome", "arm", "programme", "n", "g_av")) is None:
+    within = res.usable("change", "within_change", ("outcome", "arm", "programme", "n", "g_av"))
+    if within is None:
         return missing_stage(res, "change", "The short-term change")
-    within = per_programme(res, "change", "within_change", n="n", keys=("outcome", "arm", "programme"),
-                           values=["mean_pre", "mean_post", "mean_change", "g_av", "ci95_low", "ci95_high"])  # fmt: skip
     within = _ordered(within[within["programme"] == "all"], design)
+
+    def pairs(r: pd.Series) -> list[dict]:
+        return [P.changed(res, design, str(r["outcome"]), str(r["arm"]), "all")]
+
     part1 = frame(
         within,
-        [("Outcome", outcome_cell(design)), ("Arm", arm_cell(design)), ("n", n_cell("n")), ("Pre", x_cell("mean_pre")),
-         ("Post", x_cell("mean_post")), ("Change", x_cell("mean_change")), ("g_av", x_cell("g_av")), ("95% CI", ci_cell())],
+        [("Outcome", outcome_cell(design)), ("Arm", arm_cell(design)), ("n", lambda r: pub.count(pairs(r)[0])),
+         ("Pre", _about(pub, pairs, x_cell("mean_pre"))), ("Post", _about(pub, pairs, x_cell("mean_post"))),
+         ("Change", _about(pub, pairs, x_cell("mean_change"))), ("g_av", _about(pub, pairs, x_cell("g_av"))),
+         ("95% CI", _about(pub, pairs, ci_cell()))],
         caption=f"Within-arm change from baseline to {horizon} (Hedges' g_av, Lakens 2013).",
     )  # fmt: skip
     if not design.has_comparison:
         return part1 + "\nThe study has no comparison group, so no difference in change between arms is reported.\n"
-    if res.usable("change", "between_arms", ("outcome", "programme", "n_a", "n_b", "g")) is None:
+    arms = res.usable("change", "between_arms", ("outcome", "programme", "level_a", "level_b", "n_a", "n_b", "g"))
+    if arms is None:
         return part1 + "\n" + missing_stage(res, "change", "The difference between arms")
-    arms = between_arms(res)
+
+    def groups(r: pd.Series) -> list[dict]:
+        return [P.changed(res, design, str(r["outcome"]), str(r[level]), "all") for level in ("level_a", "level_b")]
+
     part2 = frame(
         _ordered(arms[arms["programme"] == "all"], design),
-        [("Outcome", outcome_cell(design)), (f"n {arm_name(design, 'intervisie', LANG)}", n_cell("n_a")),
-         (f"n {arm_name(design, 'comparison', LANG)}", n_cell("n_b")), ("Difference in change", x_cell("mean_diff")),
-         ("g", x_cell("g")), ("95% CI", ci_cell())],
+        [("Outcome", outcome_cell(design)), (f"n {arm_name(design, 'intervisie', LANG)}", lambda r: pub.count(groups(r)[0])),
+         (f"n {arm_name(design, 'comparison', LANG)}", lambda r: pub.count(groups(r)[1])),
+         ("Difference in change", _about(pub, groups, x_cell("mean_diff"))), ("g", _about(pub, groups, x_cell("g"))),
+         ("95% CI", _about(pub, groups, ci_cell()))],
         caption=f"Intervisie vs comparison: difference in change at {horizon} (Hedges' g).",
     )  # fmt: skip
     return part1 + "\n" + part2
 
 
-def growth_models(res: Results, design: Design) -> str:
+def growth_models(res: Results, design: Design, pub: Publication | None = None) -> str:
     """The section's heading and model, the accepted model per outcome, the effect terms, every singular fit."""
+    pub = pub or Publication.build(res, design)
     intro = methods_text.growth_intro(design) + "\n"
     structures = res.usable("growth", "structures", ("outcome", "status", "formula"))
     effects = res.usable("growth", "effects", ("outcome", "term", "estimate"))
@@ -211,11 +254,14 @@ def growth_models(res: Results, design: Design) -> str:
     meaning = (f"short: {'difference in ' if design.has_comparison else ''}change over the first {horizon}"
                + (f"; long: {'difference in ' if design.has_comparison else ''}change per year after" if design.long_term
                   else ""))  # fmt: skip
+    fitted = _fitted(pub)
     parts.append(frame(
         rows,
-        [("Outcome", outcome_cell(design)), ("Term", lambda r: f"`{r['term']}`"), ("Estimate", x_cell("estimate", 3)),
-         ("SE", x_cell("std_error", 3)), ("df", x_cell("df", 1)), ("p", p_cell()), ("95% CI", ci_cell(digits=3)),
-         ("Std.", x_cell("std_estimate")), ("n", n_cell("n")), ("Obs.", n_cell("n_obs"))],
+        [("Outcome", outcome_cell(design)), ("Term", lambda r: f"`{r['term']}`"),
+         ("Estimate", _about(pub, fitted, x_cell("estimate", 3))), ("SE", _about(pub, fitted, x_cell("std_error", 3))),
+         ("df", _about(pub, fitted, x_cell("df", 1))), ("p", _about(pub, fitted, p_cell())),
+         ("95% CI", _about(pub, fitted, ci_cell(digits=3))), ("Std.", _about(pub, fitted, x_cell("std_estimate"))),
+         ("n", lambda r: pub.count(fitted(r)[0])), ("Obs.", _about(pub, fitted, n_cell("n_obs")))],
         caption=f"Effect terms (REML, Satterthwaite df, as lmerTest). {meaning}; std.: divided by the baseline SD.",
     ))  # fmt: skip
     singular = structures[structures["status"] == "singular"]
@@ -226,21 +272,28 @@ def growth_models(res: Results, design: Design) -> str:
         what = "programme x arm x time" if design.has_comparison else "programme x time"
         parts.append(frame(
             _ordered(moderation, design),
-            [("Outcome", outcome_cell(design)), ("Terms tested", lambda r: f"`{r['terms']}`"), ("Chi-square", x_cell("chisq")),
-             ("df", lambda r: fmt.count(r["df"])), ("p", p_cell())],
+            [("Outcome", outcome_cell(design)), ("Terms tested", lambda r: f"`{r['terms']}`"),
+             ("Chi-square", _about(pub, fitted, x_cell("chisq"))), ("df", lambda r: fmt.count(r["df"])),
+             ("p", _about(pub, fitted, p_cell()))],
             caption=f"Does the {'effect' if design.has_comparison else 'change'} differ by programme? Likelihood-ratio "
             f"test of the {what} terms.",
         ))  # fmt: skip
-    parts.append(random_effects(res, design))
+    parts.append(random_effects(res, design, pub))
     return "\n".join(parts)
 
 
-def random_effects(res: Results, design: Design) -> str:
+def _fitted(pub: Publication) -> Callable[[pd.Series], list[dict]]:
+    """The participants of a row's growth model (a statistic about them needs their n published)."""
+    return lambda r: [P.model(str(r["outcome"]))]
+
+
+def random_effects(res: Results, design: Design, pub: Publication) -> str:
     """Variance components (as R's ``as.data.frame(VarCorr(m))``) and fit of each accepted growth model."""
     variances = res.usable("growth", "random_effects", ("outcome", "group", "term", "sd"))
     fits = res.usable("growth", "model_fit", ("outcome", "n_obs", "converged", "singular"))
     if variances is None or fits is None:
         return missing_stage(res, "growth", "The random effects of the growth models")
+    fitted = _fitted(pub)
     level = {"participant": "participant", "group": "group (comparison: one per person)", "Residual": "residual"}
     if not design.has_comparison:
         level["group"] = "group"
@@ -249,16 +302,17 @@ def random_effects(res: Results, design: Design) -> str:
         [("Outcome", outcome_cell(design)), ("Level", lambda r: level.get(str(r["group"]), str(r["group"]))),
          ("Term", lambda r: "" if pd.isna(r["term"]) else f"`{r['term']}`" + (
              "" if pd.isna(r.get("term2")) else f" with `{r['term2']}`")),
-         ("SD", lambda r: "" if pd.isna(r["sd"]) else fmt.num(r["sd"], 3, LANG)),
-         ("Corr.", lambda r: "" if pd.isna(r.get("corr")) else fmt.num(r["corr"], 2, LANG))],
+         ("SD", _about(pub, fitted, lambda r: fmt.num(r["sd"], 3, LANG))),
+         ("Corr.", lambda r: "" if pd.isna(r.get("corr")) else pub.statistic(fmt.num(r["corr"], 2, LANG), *fitted(r)))],
         caption="Random effects of the accepted models (REML): standard deviations and correlations.",
     )]  # fmt: skip
     participants = "n_participant" if "n_participant" in fits.columns else None
     parts.append(frame(
         _ordered(fits, design),
-        [("Outcome", outcome_cell(design)), ("Obs.", n_cell("n_obs")),
-         ("Participants", n_cell(participants) if participants else lambda r: fmt.NONE),
-         ("Log-lik. (REML)", x_cell("loglik_reml", 1)), ("AIC", x_cell("aic", 1)), ("BIC", x_cell("bic", 1)),
+        [("Outcome", outcome_cell(design)), ("Obs.", _about(pub, fitted, n_cell("n_obs"))),
+         ("Participants", (lambda r: pub.count(fitted(r)[0])) if participants else lambda r: fmt.NONE),
+         ("Log-lik. (REML)", _about(pub, fitted, x_cell("loglik_reml", 1))), ("AIC", _about(pub, fitted, x_cell("aic", 1))),
+         ("BIC", _about(pub, fitted, x_cell("bic", 1))),
          ("Converged", lambda r: "yes" if bool(r["converged"]) else "NO"),
          ("Singular", lambda r: "YES" if bool(r["singular"]) else "no")],
         caption="Diagnostics of the accepted models: convergence (lme4's gradient and Hessian checks) and "

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.config import load_yaml_model
 from pipeline.errors import InputError
@@ -39,7 +39,45 @@ class ReportParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_cell: int = Field(5, ge=1)
+    #: document stem (a ``.qmd`` in reports/) -> languages, the first one giving the plain file name
     languages: dict[str, list[str]]
+
+    @field_validator("languages")
+    @classmethod
+    def _plain_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Document names are file stems in reports/; languages are language tags (they end up in file names)."""
+        for stem, languages in value.items():
+            if not DOCUMENT.fullmatch(stem):
+                raise ValueError(
+                    f"{stem!r} is not the name of a document in reports/ (write its file name without .qmd, "
+                    "e.g. board; letters, digits, - and _ only, no folders)"
+                )
+            for lang in languages:
+                if not LANGUAGE.fullmatch(lang):
+                    raise ValueError(f"{stem}: {lang!r} is not a language tag (e.g. nl, en, en-GB)")
+            if not languages:
+                raise ValueError(f"{stem}: name at least one language (e.g. [nl, en])")
+        return value
+
+
+#: a document's name: the stem of a ``.qmd`` file directly in reports/
+DOCUMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+#: a BCP 47 language tag as Quarto's ``lang`` takes it
+LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+
+
+def document_path(reports_dir: Path, stem: str) -> Path:
+    """Return the ``.qmd`` of a document named in ``reports.languages``: a file directly in reports/.
+
+    Raises :class:`InputError` naming the params key when the name is no document there.
+    """
+    path = reports_dir / f"{stem}.qmd"
+    if not DOCUMENT.fullmatch(stem) or not path.is_file() or path.resolve().parent != reports_dir.resolve():
+        known = sorted(p.stem for p in reports_dir.glob("*.qmd") if not p.name.startswith("_"))
+        raise InputError(
+            f"params.yaml reports.languages: {stem!r} is not a document in {reports_dir} (documents there: {known})"
+        )
+    return path
 
 
 def render_date() -> dt.datetime:
@@ -122,6 +160,7 @@ def run_report(
     """Render every document of ``reports.languages`` into ``out_dir``; return the files written."""
     params = load_yaml_model(params_path, ReportParams, "parameters file", section="reports")
     project = project_options(reports_dir)
+    documents = {stem: document_path(reports_dir, stem) for stem in params.languages}
     when = render_date()
     written: list[Path] = []
     for stem, languages in params.languages.items():
@@ -138,7 +177,7 @@ def run_report(
                 "render_date": when.date().isoformat(),
             }
             written += render_document(
-                reports_dir / f"{stem}.qmd",
+                documents[stem],
                 name=name,
                 parameters=parameters,
                 project=project,

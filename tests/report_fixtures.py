@@ -98,7 +98,7 @@ def single_arm_two_wave_results(root: Path, *, n: int = 60) -> Path:
     write(root, "change", "reliable_change", [
         {"arm": "intervisie", "category": c, "count": k, "n": n, "share": k / n, "ci95_low": 0.0, "ci95_high": 1.0,
          "programme": "all", "scale": s, "reliability": 0.8} for s in ("brs", "cbi_work") for c, k in
-        (("improved", 12), ("unchanged", n - 20), ("deteriorated", 8))])  # fmt: skip
+        (("improved", n // 5), ("unchanged", n - n // 5 - 2 * n // 15), ("deteriorated", 2 * n // 15))])  # fmt: skip
     write(root, "change", "responsiveness", [
         {"outcome": o, "arm": "intervisie", "programme": "all", "n": n, "mean_change": 0.2, "sd_change": 0.5,
          "srm": 0.4, "ci95_low": 0.2, "ci95_high": 0.6} for o in ("brs", "cbi_work", "gras")])  # fmt: skip

@@ -20,6 +20,8 @@ import pytest
 from intervisie.cli import cli, main
 from pipeline.errors import InputError
 from pipeline.pseudonymise import KEY_VARIABLE, pseudonym
+from tests.study_keys import key_in_environment  # noqa: F401 (autouse: the mini study's key)
+from tests.test_ingest import EXPECTED_ACCOUNTING
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT / "tests" / "fixtures" / "mini"
@@ -27,7 +29,7 @@ INSTRUMENTS = ROOT / "instruments"
 PARAMS = ROOT / "params.yaml"
 COMMAND = Path(sys.executable).parent / "intervisie"
 SUMMARY = re.compile(r"^43 raw rows: 20 clean, 17 quarantined, 6 excluded \(see .*row_accounting\.csv\)\.$", re.M)
-GOOD_KEY = "k3y-for-tests-only-" + "x" * 20  # 39 characters
+GOOD_KEY = "k3y-for-tests-only-Qm7Zr2Lx9Vb4Tn8Wc5Hd"  # 39 characters, varied enough (pipeline/keys.py)
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -78,7 +80,7 @@ def real_study(study: Path) -> Path:
     """Turn the copied mini study into a real (non-demo) one, without its published key."""
     path = study / "study.yaml"
     text = path.read_text(encoding="utf-8")
-    assert "demo: true" in text and "demo_pseudonym_key:" in text
+    assert "demo: false" in text or "demo: true" in text
     lines = [line for line in text.splitlines() if "demo_pseudonym_key" not in line]
     path.write_text("\n".join(lines).replace("demo: true", "demo: false") + "\n", encoding="utf-8")
     return study
@@ -131,7 +133,7 @@ def test_ingest_score_where_on_the_mini_study(mini: Path, tmp_path: Path, capsys
     code, out, err = run(ingest_args(mini, out_dir), capsys)
     assert code == 0, err
     assert SUMMARY.search(out), out
-    assert "read roster.csv: 10 rows (roster)" in err  # progress goes to stderr
+    assert "read roster: 10 rows (roster)" in err  # progress goes to stderr, naming sources by role
     assert (out_dir / "participants.parquet").is_file()
     assert (out_dir / "quality" / "row_accounting.csv").is_file()
 
@@ -151,14 +153,7 @@ def test_ingest_score_where_on_the_mini_study(mini: Path, tmp_path: Path, capsys
     code, out, err = run(["where", "--clean", str(out_dir)], capsys)
     assert code == 0, err
     assert out.startswith("Row accounting per raw file")
-    expected = {  # file: read, clean, quarantined, excluded (worked out in tests/test_ingest.py)
-        "roster.csv": (10, 4, 5, 1),
-        "sessions.csv": (6, 3, 3, 0),
-        "attendance.csv": (11, 5, 4, 2),
-        "survey_t0.csv": (9, 4, 3, 2),
-        "survey_t1.csv": (4, 2, 1, 1),
-        "session_evals.csv": (3, 2, 1, 0),
-    }
+    expected = EXPECTED_ACCOUNTING  # source: read, clean, quarantined, excluded (worked out in tests/test_ingest.py)
     for name, (read, clean, quarantined, excluded) in expected.items():
         pattern = (
             rf"^\s+{re.escape(name)}\s+{read} read\s+{clean} clean\s+{quarantined} quarantined\s+{excluded} excluded$"
@@ -241,7 +236,8 @@ def test_real_study_without_a_key_is_refused(
 
 def test_demo_key_in_a_real_study_is_refused(mini: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = mini / "study.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("demo: true", "demo: false"), encoding="utf-8")
+    text = path.read_text(encoding="utf-8").replace("demo: false", 'demo: false\n  demo_pseudonym_key: "DEMO-ONLY-x"')
+    path.write_text(text, encoding="utf-8")
     code, out, err = run(ingest_args(mini, tmp_path / "out"), capsys)
     assert_user_error(code, out, err, "demo_pseudonym_key is allowed only in a demo study")
 

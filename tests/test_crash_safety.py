@@ -2,7 +2,9 @@
 
 * A stage killed (SIGKILL) in the middle of writing an output leaves, at every output path,
   the old content or a complete new file, never a partial one; `dvc status` reports the stage as
-  changed; the next `dvc repro` completes and gives the bytes of an uninterrupted run.
+  changed; the next `dvc repro` completes, gives the bytes of an uninterrupted run and removes the
+  temporary file the killed stage left.  (SIGTERM, SIGINT and a killed `dvc repro`:
+  tests/test_stop.py.)
 * Two runs, the second forced (`dvc repro --force`), give byte-identical outputs: every file of
   every output in dvc.yaml, except the ones dvc.yaml documents as time-stamped (Data Docs).
 
@@ -110,8 +112,7 @@ def _stalled_stage(root: Path, stage: str, victim: str) -> Path:
         cmd = cmd.replace("${" + name + "}", str(value))
     cmd = cmd.split()
     assert cmd[0] == "intervisie"
-    env = {**os.environ, "PATH": f"{shared.BIN}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("INTERVISIE_PSEUDONYM_KEY", None)
+    env = {**os.environ, "PATH": f"{shared.BIN}{os.pathsep}{os.environ['PATH']}", "INTERVISIE_PSEUDONYM_KEY": shared.KEY}
     child = subprocess.Popen(
         [sys.executable, "-c", STALL, victim, *cmd[1:]], cwd=root, env=env, stdout=subprocess.PIPE, text=True
     )
@@ -158,6 +159,7 @@ def test_a_stage_killed_mid_write_leaves_nothing_dvc_would_trust(copy: tuple[Pat
     assert "ingest:" in status.stdout and "modified" in status.stdout, status.stdout
     result = shared.dvc(root, "repro")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert not temp.exists()  # the killed run's temporary file: removed by the next write of its output
     after = shared.output_bytes(root, compared(root))
     assert sorted(after) == sorted(_within(before, compared(root)))
     assert sorted(k for k in after if after[k] != before[k]) == []

@@ -21,6 +21,7 @@ from intervisie.stages.ingest import run_ingest
 from intervisie.stages.score import run_score
 from pipeline.instruments import load_library
 from pipeline.items import item_columns
+from pipeline.sources import source_labels
 from pipeline.study import load_study
 
 ROOT = Path(__file__).parents[1]
@@ -34,12 +35,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     run_ingest(DEMO / "study.yaml", ROOT / "instruments", ROOT / "params.yaml", out, quiet)
     run_score(out, ROOT / "instruments", out / "scale_scores.parquet", out / "data_dictionary.csv", quiet)
     run_careless(out, ROOT / "instruments", ROOT / "params.yaml", out / "careless.parquet", quiet)
-    fates = pd.read_parquet(out / "quality" / "row_fates.parquet")
-    responses = pd.read_parquet(out / "responses.parquet")
+    study = load_study(DEMO / "study.yaml")
+    # the clean data name each source by its role in study.yaml; the manifest names files
+    to_file = {label: src.file for _role, src, label in source_labels(study)}
+    fates = pd.read_parquet(out / "quality" / "row_fates.parquet").assign(source_file=lambda f: f["source_file"].map(to_file))
+    responses = pd.read_parquet(out / "responses.parquet").assign(source_file=lambda f: f["source_file"].map(to_file))
+    issues = pd.read_parquet(out / "quality" / "issues.parquet").assign(source_file=lambda f: f["source_file"].map(to_file))
     items = pd.read_parquet(out / "item_responses.parquet")
     items["item"] = items["item"].astype(str)
     items["response_status"] = items["response_status"].astype(str)
-    study = load_study(DEMO / "study.yaml")
     library = load_library(ROOT / "instruments")
     column_item = {
         survey.file: {col: item for mapping in item_columns(survey, library).values() for item, col in mapping.items()}
@@ -47,12 +51,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
     return {
         "fate": {(r.source_file, r.source_row): (r.fate, r.reason) for r in fates.itertuples()},
-        "issues": pd.read_parquet(out / "quality" / "issues.parquet"),
+        "issues": issues,
         "responses": responses,
         "items": items.set_index(["response_id", "item"]),
         "column_item": column_item,
         "manifest": yaml.safe_load((DEMO / "simulation_manifest.yaml").read_text(encoding="utf-8")),
         "out": out,
+        "to_file": to_file,
         "careless": pd.read_parquet(out / "careless.parquet").merge(
             responses[["response_id", "source_file", "source_row"]], on="response_id", validate="one_to_one"
         ),
@@ -173,7 +178,7 @@ def test_demo_rows_reconcile(demo: dict) -> None:
     files = demo["manifest"]["files"]
     for row in accounting.itertuples():
         # every data row the simulator wrote (blank rows included) is in the ledger
-        assert row.rows_read == files[row.source_file]["data_rows"], row.source_file
+        assert row.rows_read == files[demo["to_file"][row.source_file]]["data_rows"], row.source_file
 
 
 def test_careless_screen_flags_the_planted_responders_and_few_others(demo: dict) -> None:

@@ -308,3 +308,18 @@ def test_single_arm_recovers_the_simulated_change() -> None:
     effects = out["effects"].set_index("term")
     for term, value in truth.items():
         assert effects.loc[term, "ci95_low"] <= value <= effects.loc[term, "ci95_high"], (term, value)
+
+
+def test_results_name_the_reference_levels() -> None:
+    # the first programme study.yaml lists is the reference (not the first by code point, which
+    # would be "Zorg"), the comparison arm is the reference arm, and the effects table says so
+    out, data, _design = _fit({"waves": {"a": 0, "b": 3, "c": 12}, "programmes": ["anios", "Zorg"], "comparison": True},
+                             n=60, seed=3)  # fmt: skip
+    assert list(data["programme"].cat.categories) == ["anios", "Zorg"]
+    assert list(data["arm"].cat.categories) == ["comparison", "intervisie"]
+    effects = out["effects"].dropna(subset=["estimate"])
+    assert (effects["reference_programme"] == "anios").all()
+    assert (effects["reference_arm"] == "comparison").all()
+    assert {"programmeZorg", "armintervisie", "short:armintervisie"} <= set(effects["term"])
+    single = _fit({"waves": {"a": 0, "b": 3}, "programmes": ["p1"], "comparison": False}, n=40, seed=3)[0]["effects"]
+    assert (single["reference_programme"] == "").all() and (single["reference_arm"] == "").all()

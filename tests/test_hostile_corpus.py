@@ -22,6 +22,7 @@ from pipeline.instruments import check_file
 from pipeline.pseudonymise import pseudonym
 from tests.hostile import files, instrument_files, rows
 from tests.hostile.edits import Case, Fails, Settles
+from tests.study_keys import key_in_environment  # noqa: F401 (autouse: the mini study's key)
 from tests.test_ingest import EXPECTED_ACCOUNTING, EXPECTED_ISSUES, INSTRUMENTS, KEY, MINI, PARAMS
 
 CORPUS: list[Case] = [*files.CASES, *rows.CASES, *instrument_files.CASES]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,9 @@ from numpy.testing import assert_allclose
 
 from pipeline.expectations import suite_expectations
 from pipeline.instruments import load_library
+from pipeline.keys import KEY_VARIABLE
 from pipeline.pseudonymise import pseudonym
+from tests.study_keys import TEST_KEY
 
 ROOT = Path(__file__).parents[1]
 INTERVISIE = Path(sys.executable).parent / "intervisie"
@@ -34,7 +37,8 @@ NEW = "who5"
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(INTERVISIE), *args], cwd=cwd, capture_output=True, text=True, check=False)
+    env = {**os.environ, KEY_VARIABLE: TEST_KEY}  # the mini study is a hand-made (non-demo) study
+    return subprocess.run([str(INTERVISIE), *args], cwd=cwd, capture_output=True, text=True, check=False, env=env)
 
 
 def _tree_digest(root: Path, skip: set[str]) -> dict[str, str]:
@@ -97,7 +101,7 @@ def test_a_new_instrument_file_reaches_scores_design_and_expectations(project: P
     # P001 raw 5 + 4 + 3 + 2 + 1 = 15, x 4 = 60; P004 raw 3 x 5 = 15, x 4 = 60
     scores = pd.read_parquet(project / "data_clean" / "scale_scores.parquet")
     who5 = scores[scores["scale"] == NEW]
-    key = b"DEMO-ONLY-test-key-for-the-mini-study-fixture"
+    key = TEST_KEY.encode()
     assert who5["participant"].tolist() == [pseudonym(key, "participant", p) for p in ("P001", "P004")]
     assert_allclose(who5["score"].to_numpy(), [60.0, 60.0], rtol=0, atol=1e-12)
     assert not np.isnan(who5["score"]).any()

@@ -15,26 +15,33 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from pydantic import ValidationError
 
 import pipeline.pseudonymise as ps
 from intervisie.stages.ingest import run_ingest
 from intervisie.stages.score import run_score
 from pipeline.errors import PrivacyError
+from pipeline.keys import DEMO_MANIFEST, MIN_KEY_BITS, demo_data_problem, estimated_bits
 from pipeline.pseudonymise import (
     KEY_VARIABLE,
     MIN_KEY_LENGTH,
     PREFIX,
+    is_mixed_script,
+    mixed_script_mask,
     normalise_id,
     pseudonym,
     pseudonymise,
     resolve_key,
 )
 from pipeline.readers import READERS, read_source
+from pipeline.sources import source_labels
 from pipeline.study import StudyInfo, load_study
+from tests.study_keys import TEST_KEY, non_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT / "tests" / "fixtures" / "mini"
+DEMO = ROOT / "data_raw" / "demo"
 INSTRUMENTS = ROOT / "instruments"
 PARAMS = ROOT / "params.yaml"
 KEY = b"known-answer-test-key-0123456789abcdef"
@@ -109,6 +116,9 @@ def test_same_id_and_key_give_the_same_pseudonym_everywhere() -> None:
         (123456, "123456"),
         (123456.0, 123456),
         ("Straße", "STRASSE"),  # case-folded, not only lower-cased
+        ("zo\u00eb-01", "zoe\u0308-01"),  # NFC (one code point) and NFD (e + combining diaeresis): one person
+        ("\u00c5ngstr\u00f6m", "A\u030angstro\u0308m"),
+        ("\u212bx1", "\u00e5x1"),  # the Angstrom sign is canonically the letter \u00e5
     ],
 )
 def test_normalisation(a: object, b: object) -> None:
@@ -116,6 +126,37 @@ def test_normalisation(a: object, b: object) -> None:
     assert pseudonym(KEY, "participant", a) == pseudonym(KEY, "participant", b)
     pair = pseudonymise(KEY, "participant", pd.Series([a, b], dtype=object)).tolist()
     assert pair[0] == pair[1] == pseudonym(KEY, "participant", b)
+
+
+def test_nfc_and_nfd_in_one_column_are_one_person() -> None:
+    nfc, nfd = "i12345\u00e9", "i12345e\u0301"
+    assert nfc != nfd and len(nfd) == len(nfc) + 1
+    names = pseudonymise(KEY, "participant", pd.Series([nfc, nfd, nfd.upper()], dtype=object))
+    assert names.nunique() == 1
+    # the known answer: the digest of the NFC form
+    digest = hmac.new(KEY, "participant:i12345\u00e9".encode(), hashlib.sha256).hexdigest()[:16]
+    assert names.iloc[0] == "P" + digest
+
+
+@pytest.mark.parametrize(
+    ("raw", "mixed"),
+    [
+        ("i123456", False),
+        ("\u0456123456", False),  # Cyrillic only: a script of its own, not mixed
+        ("i\u0456123456", True),  # Latin i + Cyrillic \u0456 (looks like i)
+        ("P0\u041e1", True),  # Latin P + Cyrillic O
+        ("\u0440001", False),  # a lone Cyrillic er looks like P, but is one script (no lookalike rule)
+        ("\u00e9l\u00e8ve-7", False),  # accents stay Latin
+        ("e\u0301x", False),  # a combining mark belongs to no script
+        ("\u03b1b", True),  # Greek alpha + Latin b
+        ("12-34", False),
+        ("", False),
+    ],
+)
+def test_mixed_script_ids_are_flagged(raw: str, mixed: bool) -> None:
+    assert is_mixed_script(raw) is mixed
+    mask = mixed_script_mask(pd.Series([raw, "P001", None], dtype=object))
+    assert mask.tolist() == [mixed, False, False]
 
 
 def test_normalisation_keeps_what_differs() -> None:
@@ -218,39 +259,95 @@ def info(demo: bool, key: str | None = None) -> StudyInfo:
     return StudyInfo(id="s", title="S", demo=demo, demo_pseudonym_key=key)
 
 
-ENV_KEY = "e" * MIN_KEY_LENGTH
+ENV_KEY = TEST_KEY
 
 
-def test_env_key_is_used_when_set() -> None:
+@pytest.fixture
+def simulated(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A folder of files with a manifest of their SHA-256, as `intervisie simulate` writes it."""
+    files = {"roster.csv": b"id\n1\n", "wave.csv": b"id,x\n1,2\n"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    sums = {name: {"format": "csv", "sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()}
+    (tmp_path / DEMO_MANIFEST).write_text(yaml.safe_dump({"files": sums}), encoding="utf-8")
+    return tmp_path, {name.removesuffix(".csv"): name for name in files}  # source name -> file
+
+
+def test_env_key_is_used_when_set(simulated: tuple[Path, dict[str, str]]) -> None:
+    folder, files = simulated
     assert resolve_key(info(False), {KEY_VARIABLE: ENV_KEY}) == ENV_KEY.encode()
     # also in the demo study: a key in the environment wins over the published one
-    assert resolve_key(info(True, "demo-key"), {KEY_VARIABLE: ENV_KEY}) == ENV_KEY.encode()
+    assert resolve_key(info(True, "demo-key"), {KEY_VARIABLE: ENV_KEY}, study_dir=folder, files=files) == ENV_KEY.encode()
 
 
-def test_demo_key_for_the_demo_study_without_env() -> None:
-    assert resolve_key(info(True, "published-demo-key"), {}) == b"published-demo-key"
-    assert resolve_key(info(True, "published-demo-key"), {KEY_VARIABLE: ""}) == b"published-demo-key"
+def test_demo_key_for_the_simulators_own_files_without_env(simulated: tuple[Path, dict[str, str]]) -> None:
+    folder, files = simulated
+    assert resolve_key(info(True, "published-demo-key"), {}, study_dir=folder, files=files) == b"published-demo-key"
+    empty = {KEY_VARIABLE: ""}
+    assert resolve_key(info(True, "published-demo-key"), empty, study_dir=folder, files=files) == b"published-demo-key"
+
+
+def test_the_committed_demo_study_is_the_simulators() -> None:
+    study = load_study(DEMO / "study.yaml")
+    files = {label: s.file for _, s, label in source_labels(study)}
+    assert demo_data_problem(DEMO, files) is None
+    assert resolve_key(study.study, {}, study_dir=DEMO, files=files) == study.study.demo_pseudonym_key.encode()
+
+
+@pytest.mark.parametrize("with_env_key", [False, True], ids=["demo-key", "env-key"])
+def test_demo_true_on_other_data_is_refused(simulated: tuple[Path, dict[str, str]], with_env_key: bool) -> None:
+    """A copied study.yaml that keeps `demo: true` (and its public key) does not run on real data."""
+    folder, files = simulated
+    environ = {KEY_VARIABLE: ENV_KEY} if with_env_key else {}
+    (folder / "wave.csv").write_bytes(b"id,x\n1,3\n")  # one changed byte: not the simulator's file
+    with pytest.raises(PrivacyError, match="the file of source 'wave' is not the one the simulator wrote") as error:
+        resolve_key(info(True, "published-demo-key"), environ, study_dir=folder, files=files)
+    assert "demo: false" in str(error.value) and KEY_VARIABLE in str(error.value)
+    (folder / "extra.csv").write_bytes(b"id\n1\n")  # a file the manifest does not list
+    with pytest.raises(PrivacyError, match="the file of source 'extra' is not one the simulator wrote"):
+        resolve_key(info(True, "k"), environ, study_dir=folder, files={"extra": "extra.csv"})
+    (folder / DEMO_MANIFEST).unlink()  # no manifest at all (a hand-made study)
+    with pytest.raises(PrivacyError, match=f"no {DEMO_MANIFEST}"):
+        resolve_key(info(True, "k"), environ, study_dir=folder, files={"roster": "roster.csv"})
+    with pytest.raises(PrivacyError, match="no study folder"):
+        resolve_key(info(True, "k"), environ)
+
+
+def test_demo_true_on_real_data_with_the_demo_study_yaml_is_refused(tmp_path: Path) -> None:
+    """The attack of a copied demo study.yaml: demo data replaced by a real roster, no key in the environment."""
+    study = Path(shutil.copytree(DEMO, tmp_path / "study"))
+    (study / "sessions.csv").write_bytes((study / "sessions.csv").read_bytes() + b"\r\n")
+    with pytest.raises(PrivacyError, match="the file of source 'sessions' is not the one the simulator wrote") as error:
+        run_ingest(study / "study.yaml", INSTRUMENTS, PARAMS, tmp_path / "out", lambda _: None)
+    assert "sessions.csv" not in str(error.value)  # sources by their study.yaml name, never a file's name
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("study", [info(False), info(True)], ids=["real", "demo-without-key"])
-def test_no_key_is_refused(study: StudyInfo) -> None:
+def test_no_key_is_refused(study: StudyInfo, simulated: tuple[Path, dict[str, str]]) -> None:
+    folder, files = simulated
     with pytest.raises(PrivacyError) as error:
-        resolve_key(study, {"SOMETHING_ELSE": "x" * 40})
+        resolve_key(study, {"SOMETHING_ELSE": "x" * 40}, study_dir=folder, files=files)
     assert KEY_VARIABLE in str(error.value)
     assert "'s'" in str(error.value)
+    assert "token_urlsafe" in str(error.value)  # how to make one
 
 
 @pytest.mark.parametrize("length", [1, 16, MIN_KEY_LENGTH - 1])
-def test_short_key_is_refused(length: int) -> None:
+def test_short_key_is_refused(length: int, simulated: tuple[Path, dict[str, str]]) -> None:
+    folder, files = simulated
+    key = TEST_KEY[:length]
     for study in (info(False), info(True, "demo-key")):
         with pytest.raises(PrivacyError) as error:
-            resolve_key(study, {KEY_VARIABLE: "§" * length})
+            resolve_key(study, {KEY_VARIABLE: key}, study_dir=folder, files=files)
         assert f"{length} characters" in str(error.value)
-        assert "§" not in str(error.value)  # the key is not echoed
+        assert length < 5 or key not in str(error.value)  # the key is not echoed
 
 
 def test_key_of_exactly_the_minimum_length_is_accepted() -> None:
-    assert len(resolve_key(info(False), {KEY_VARIABLE: "k" * MIN_KEY_LENGTH})) == MIN_KEY_LENGTH
+    key = TEST_KEY[:MIN_KEY_LENGTH]
+    assert estimated_bits(key) >= MIN_KEY_BITS
+    assert len(resolve_key(info(False), {KEY_VARIABLE: key})) == MIN_KEY_LENGTH
 
 
 def test_demo_key_only_in_a_demo_study() -> None:
@@ -286,11 +383,13 @@ def raw_identifiers(study_dir: Path) -> tuple[set[str], set[str]]:
 
 @pytest.fixture(scope="module")
 def output(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The mini study, ingested and scored with its demo key."""
+    """The mini study, run as a real study (it is hand-made, not the simulator's), ingested and scored."""
     root = tmp_path_factory.mktemp("privacy")
-    study = Path(shutil.copytree(MINI, root / "raw"))
+    study = non_demo(Path(shutil.copytree(MINI, root / "raw")))
     out = root / "clean"
-    run_ingest(study / "study.yaml", INSTRUMENTS, PARAMS, out, lambda _: None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(KEY_VARIABLE, TEST_KEY)
+        run_ingest(study / "study.yaml", INSTRUMENTS, PARAMS, out, lambda _: None)
     run_score(out, INSTRUMENTS, out / "scale_scores.parquet", out / "data_dictionary.csv", lambda _: None)
     return out
 
@@ -354,9 +453,10 @@ def test_no_identifier_in_the_bytes_of_any_output_file(output: Path) -> None:
     needles = {s.casefold().encode("utf-8") for s in secret if len(s) >= 5}
     needles |= {s.casefold().encode("cp1252") for s in secret if len(s) >= 5}
     needles |= {i.casefold().encode() for i in ids if len(i) >= 4}  # P001..P009, X123, P099
-    needles |= {b"devries", b"@example.org", b"192.0.2.", KEY.lower()}
+    needles |= {b"devries", b"@example.org", b"192.0.2.", KEY.lower(), TEST_KEY.casefold().encode()}
     study = load_study(MINI / "study.yaml")
-    needles.add(study.study.demo_pseudonym_key.casefold().encode())  # the key never leaves study.yaml
+    if study.study.demo_pseudonym_key:  # a study's own key never leaves study.yaml
+        needles.add(study.study.demo_pseudonym_key.casefold().encode())
     files = [p for p in output.rglob("*") if p.is_file()]
     assert len(files) >= 10
     for path in files:
@@ -367,7 +467,7 @@ def test_no_identifier_in_the_bytes_of_any_output_file(output: Path) -> None:
 
 def test_pseudonyms_in_the_output_are_those_of_the_clean_participants(output: Path) -> None:
     # the positive control: the participants are there, pseudonymised with the study's key
-    key = load_study(MINI / "study.yaml").study.demo_pseudonym_key.encode()
+    key = TEST_KEY.encode()
     participants = pd.read_parquet(output / "participants.parquet")
     assert set(participants["participant"]) == {pseudonym(key, "participant", f"P00{n}") for n in range(1, 5)}
     assert set(participants["group"].dropna()) == {pseudonym(key, "group", g) for g in ("G1", "G2")}

@@ -476,7 +476,7 @@ def sav(path: Path) -> Path:
     return path
 
 
-def test_spss_codes_are_numbers_user_missing_kept_and_labels_beside(tmp_path: Path) -> None:
+def test_spss_codes_are_numbers_user_missing_missing_and_labels_beside(tmp_path: Path) -> None:
     path = sav(tmp_path / "survey.sav")
     _, meta = pyreadstat.read_sav(str(path), metadataonly=True, user_missing=True)
     assert meta.missing_ranges["brs_1"] == [{"lo": 99.0, "hi": 99.0}]  # the file does declare 99 missing
@@ -484,7 +484,8 @@ def test_spss_codes_are_numbers_user_missing_kept_and_labels_beside(tmp_path: Pa
     assert table.frame["id"].tolist() == ["P001", "P002", "P004"]
     assert table.rows.tolist() == [1, 2, 4]  # case numbers; the empty third case is no row
     codes = table.frame["brs_1"].tolist()
-    assert codes == [1.0, 99.0, 5.0]  # 99 is a value, not NaN: the instrument decides what it means
+    assert codes[0] == 1.0 and pd.isna(codes[1]) and codes[2] == 5.0  # the file declares 99 missing: missing
+    assert table.user_missing["brs_1"].tolist() == [2]  # ... and says in which case it was
     assert all(isinstance(c, numbers.Real) and not isinstance(c, str) for c in codes)
     assert table.frame["brs_2"].iloc[:2].tolist() == [3.0, 2.0]
     assert pd.isna(table.frame["brs_2"].iloc[2])
@@ -498,7 +499,7 @@ def test_spss_codes_then_code_as_answers(tmp_path: Path) -> None:
     rs = brs_response_set()
     cells = code_cells(table.frame[["brs_1", "brs_2"]], [rs, rs])
     np.testing.assert_array_equal(cells.codes, [[1.0, 3.0], [np.nan, 2.0], [5.0, np.nan]])
-    assert cells.status.tolist() == [[ANSWERED, ANSWERED], [MISSING_CODE, ANSWERED], [ANSWERED, NOT_ANSWERED]]
+    assert cells.status.tolist() == [[ANSWERED, ANSWERED], [NOT_ANSWERED, ANSWERED], [ANSWERED, NOT_ANSWERED]]
 
 
 @pytest.mark.parametrize("data", [b"id,brs_1\nP001,4\n", PNG, b"$FL2@(#) truncated"], ids=["csv", "png", "truncated"])

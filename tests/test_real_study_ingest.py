@@ -64,15 +64,15 @@ def test_sessions_numbered_per_group_are_kept_and_attendance_finds_them(pilot: P
 
 def test_a_session_number_twice_in_one_group_is_still_a_duplicate(pilot: Path) -> None:
     found = issues(pilot)
-    log = "logboek.xlsx [Sessies]"
+    log = "sessions"
     assert {(log, 7, "Sessie", "duplicate_value"), (log, 8, "Sessie", "duplicate_value")} <= found
-    rows = {(r, rule) for f, r, _c, rule in found if f == "logboek.xlsx [Aanwezigheid]"}
+    rows = {(r, rule) for f, r, _c, rule in found if f == "attendance"}
     assert rows == {(6, "session_quarantined"), (7, "unknown_session")}
 
 
 def test_two_sheets_of_one_workbook_are_two_sources_with_their_own_accounting(tmp_path: Path, keyed: bytes) -> None:
     accounting = ingest(write_study(tmp_path / "raw"), tmp_path / "clean")
-    sessions, attendance = accounting.loc["logboek.xlsx [Sessies]"], accounting.loc["logboek.xlsx [Aanwezigheid]"]
+    sessions, attendance = accounting.loc["sessions"], accounting.loc["attendance"]
     assert (sessions.rows_read, sessions.rows_clean, sessions.rows_quarantined) == (7, 5, 2)
     assert (attendance.rows_read, attendance.rows_clean, attendance.rows_quarantined) == (6, 4, 2)
     assert sessions.role == "sessions" and attendance.role == "attendance"
@@ -95,7 +95,7 @@ def test_study_and_export_missing_codes_are_missing_not_unrecognised(pilot: Path
 def test_without_the_missing_code_the_answer_is_unrecognised(tmp_path: Path, keyed: bytes) -> None:
     folder = write_study(tmp_path / "raw", STUDY.replace('missing_codes: ["Geen antwoord"]\n', ""))
     ingest(folder, tmp_path / "clean")
-    assert ("limesurvey_t0_baseline.csv", 2, "BRS[SQ006]", "unrecognised") in issues(tmp_path / "clean")
+    assert ("survey_t0", 2, "BRS[SQ006]", "unrecognised") in issues(tmp_path / "clean")
 
 
 def test_a_missing_code_that_is_a_valid_answer_is_refused(tmp_path: Path, keyed: bytes) -> None:
@@ -137,7 +137,7 @@ def test_a_single_arm_roster_needs_no_arm_column(pilot: Path) -> None:
     participants = pd.read_parquet(pilot / "participants.parquet")
     assert len(participants) == 6 and (participants["arm"] == "intervisie").all()
     # an intervisie member needs a group, as before: P7 has none (the issue names the mapped columns)
-    assert ("roster.csv", 8, "Groep, Coach-ID", "group_matches_arm") in issues(pilot)
+    assert ("roster", 8, "Groep, Coach-ID", "group_matches_arm") in issues(pilot)
 
 
 def test_a_comparison_participant_in_a_single_arm_study_is_quarantined(tmp_path: Path, keyed: bytes) -> None:
@@ -150,8 +150,8 @@ def test_a_comparison_participant_in_a_single_arm_study_is_quarantined(tmp_path:
     )
     folder = write_study(tmp_path / "raw", study, roster)
     accounting = ingest(folder, tmp_path / "clean")
-    assert ("roster.csv", 3, "Arm", "arm_not_in_design") in issues(tmp_path / "clean")
-    assert accounting.loc["roster.csv", "n_arm_not_in_design"] == 1
+    assert ("roster", 3, "Arm", "arm_not_in_design") in issues(tmp_path / "clean")
+    assert accounting.loc["roster", "n_arm_not_in_design"] == 1
 
 
 def test_comparison_declared_without_an_arm_column_is_refused(tmp_path: Path, keyed: bytes) -> None:
@@ -173,7 +173,7 @@ def test_attendance_may_name_the_group_itself(tmp_path: Path, keyed: bytes) -> N
     )
     (folder / "study.yaml").write_text(study, encoding="utf-8")
     ingest(folder, tmp_path / "clean")
-    rows = {(r, rule) for f, r, _c, rule in issues(tmp_path / "clean") if f == "logboek.xlsx [Aanwezigheid]"}
+    rows = {(r, rule) for f, r, _c, rule in issues(tmp_path / "clean") if f == "attendance"}
     assert rows == {(6, "session_quarantined"), (7, "not_group_member")}
 
 
@@ -190,7 +190,7 @@ def test_without_the_group_scope_numbered_sessions_are_all_duplicates(tmp_path: 
     """The defect as the user met it, now loud: every numbered session shares its ID with another group's."""
     folder = write_study(tmp_path / "raw", STUDY.replace("  session_id_scope: group\n", ""))
     accounting = ingest(folder, tmp_path / "clean")
-    assert accounting.loc["logboek.xlsx [Sessies]", "rows_clean"] == 0
+    assert accounting.loc["sessions", "rows_clean"] == 0
 
 
 def test_session_evaluations_find_their_group_numbered_session(tmp_path: Path, keyed: bytes) -> None:
@@ -205,8 +205,8 @@ def test_session_evaluations_find_their_group_numbered_session(tmp_path: Path, k
     (folder / "study.yaml").write_text(study, encoding="utf-8")
     out = tmp_path / "clean"
     accounting = ingest(folder, out)
-    assert ("evaluaties.csv", 4, "Sessie", "session_quarantined") in issues(out)  # G2's session 3
-    assert accounting.loc["evaluaties.csv", "rows_clean"] == 2
+    assert ("survey_session", 4, "Sessie", "session_quarantined") in issues(out)  # G2's session 3
+    assert accounting.loc["survey_session", "rows_clean"] == 2
     responses = pd.read_parquet(out / "responses.parquet")
     sessions = pd.read_parquet(out / "sessions.parquet").set_index("session")
     rated = responses[responses["occasion"] == "session"].set_index("participant")["session"]

@@ -18,6 +18,7 @@ import pytest
 
 from reporting import appendix, board, board_tables, handout, methods, methods_text
 from reporting.effects import Effect
+from reporting.publish import plain
 from reporting.results import Results
 from tests.report_fixtures import (
     EFFECT_COLUMNS,
@@ -39,7 +40,7 @@ def res(tmp_path: Path) -> Results:
 
 
 def test_single_arm_answer_says_there_is_no_comparison_group_and_reports_change(res: Results) -> None:
-    text = board.answer(res, PILOT, "nl")
+    text = plain(board.answer(res, PILOT, "nl"))  # as a reader sees it: without the disclosure spans
     assert "geen vergelijkingsgroep" in text
     assert "dan de vergelijkingsgroep" not in text and "intervisie helpt" not in text
     assert "0,45 SD [0,30; 0,60]" in text  # the planted std_estimate of `short`, as written
@@ -68,7 +69,7 @@ def test_title_and_programmes_come_from_the_design(res: Results) -> None:
 
 
 def test_a_wide_interval_says_the_study_was_too_small_with_numbers_read_from_power(res: Results) -> None:
-    text = board.answer(res, PILOT, "en")
+    text = plain(board.answer(res, PILOT, "en"))
     line = next(b for b in text.splitlines() if "too small to tell" in b)
     assert line.startswith("- **Work-related burnout (CBI): too small to tell.**")
     assert "improvement of 0.35 to a deterioration of 0.25" in line  # lower is better: -0.35 is the benefit
@@ -149,12 +150,12 @@ def test_two_arm_lead_and_for_whom_follow_the_results(tmp_path: Path) -> None:
                                        "std_ci95_high": 0.3}], EFFECT_COLUMNS)  # fmt: skip
     write(root, "growth", "moderation", [{"outcome": "brs", "terms": "t", "chisq": 1.0, "df": 2, "p_val": 0.6},
                                          {"outcome": "cbi_work", "terms": "t", "chisq": 1.0, "df": 2, "p_val": 0.7}])  # fmt: skip
-    text = board.answer(Results(root), design, "nl")
+    text = plain(board.answer(Results(root), design, "nl"))
     assert text.startswith("**Ja: intervisie helpt.**") and "eerste 6 maanden" in text
     assert "tussen coschappen en a(n)ios" in text and "buitenlandse" not in text
     assert "daarna per jaar: zeer kleine verbetering" not in text and "daarna per jaar: kleine verbetering (0,20 SD" in text
     assert "de verandering daarna is niet geschat" in text  # cbi_work has no long-term row
-    table = board_tables.by_programme(Results(root), design, "en")
+    table = plain(board_tables.by_programme(Results(root), design, "en"))
     assert "| residents (a(n)ios) | 40 | 20 | 0.40 [0.30, 0.50] |" in table
     assert "Effect after 6 months by programme" in table
     assert board_tables.reliable_change_table(Results(root), design, "en") == "*Reliable change is not available for this study.*\n"

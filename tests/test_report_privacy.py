@@ -24,6 +24,8 @@ from tests.hostile.project import built_project
 ROOT = Path(__file__).parents[1]
 NEEDED = ["change/between_arms.csv", "change/reliable_change.csv", "quality/response_flow.csv", "growth/effects.csv"]
 MARK_G = 3.777  # the planted effect: printed it would read 3,78 / 3.78
+#: a published-cell span of the disclosure layer: ``[34]{#dc-flow-7}`` (group 1: the text a reader sees)
+SPAN = re.compile(r"\[((?:\\.|[^\]\\])*)\]\{#dc-[a-z0-9_-]+\}")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if stage.is_dir():
             shutil.copytree(stage, root / stage.name)
     _plant_between_arms(root / "change" / "between_arms.csv")
+    _plant_within_change(root / "change" / "within_change.csv")
     _plant_reliable_change(root / "change" / "reliable_change.csv")
     _plant_response_flow(root / "quality" / "response_flow.csv")
     return root
@@ -52,26 +55,44 @@ def _plant_between_arms(path: Path) -> None:
     pd.concat([table, tiny], ignore_index=True).to_csv(path, index=False)
 
 
+def _plant_within_change(path: Path) -> None:
+    """The same people in the change within each arm (3 intervisie, 2 comparison): the tables stay consistent."""
+    table = pd.read_csv(path)
+    tiny = table[table["programme"] == "all"].copy()
+    tiny["programme"], tiny["n"] = "mini", tiny["arm"].map({"intervisie": 3}).fillna(2).astype(int)
+    table.loc[table["programme"] == "all", "n"] += tiny["n"].to_numpy()
+    pd.concat([table, tiny], ignore_index=True).to_csv(path, index=False)
+
+
 def _plant_reliable_change(path: Path) -> None:
     table = pd.read_csv(path)
     tiny = table[table["programme"] == "all"].copy()
     tiny["programme"] = "mini"
     per_category = {"improved": 2, "unchanged": 1, "deteriorated": 0}
-    tiny["count"] = tiny["category"].map(per_category)
-    tiny["n"] = 3
-    tiny["share"] = tiny["count"] / 3
+    tiny["count"] = tiny["category"].map(per_category) - ((tiny["arm"] != "intervisie") & (tiny["category"] == "improved"))
+    tiny["n"] = tiny["arm"].map({"intervisie": 3}).fillna(2).astype(int)  # as in the change tables: 3 and 2 people
+    tiny["share"] = tiny["count"] / tiny["n"]
     everyone = table["programme"] == "all"
-    table.loc[everyone, "count"] += table.loc[everyone, "category"].map(per_category)
-    table.loc[everyone, "n"] += 3
+    table.loc[everyone, "count"] += tiny["count"].to_numpy()
+    table.loc[everyone, "n"] += tiny["n"].to_numpy()
     table.loc[everyone, "share"] = table.loc[everyone, "count"] / table.loc[everyone, "n"]
     pd.concat([table, tiny], ignore_index=True).to_csv(path, index=False)
 
 
 def _plant_response_flow(path: Path) -> None:
+    """Three people of ``mini`` answered every wave: the flow gets their rows, the arm's patterns ``1...1`` them."""
     table = pd.read_csv(path)
     tiny = table[table["programme"] == table["programme"].iloc[0]].copy()
     tiny["programme"], tiny["n"] = "mini", 3
     pd.concat([table, tiny], ignore_index=True).to_csv(path, index=False)
+    patterns_path = path.parent / "missing_patterns.csv"
+    if patterns_path.is_file():
+        patterns = pd.read_csv(patterns_path, dtype={"pattern": str})
+        arm, width = tiny["arm"].iloc[0], int(patterns["pattern"].str.len().max())
+        everyone = (patterns["arm"] == arm) & (patterns["pattern"] == "1" * width)
+        patterns.loc[everyone, "n"] += 3
+        patterns["share"] = patterns["n"] / patterns.groupby("arm")["n"].transform("sum")
+        patterns.to_csv(patterns_path, index=False)
 
 
 def test_tiny_programme_and_a_complement_are_hidden_in_effects(planted: Path) -> None:
@@ -121,9 +142,12 @@ def test_rendered_documents_print_nothing_of_the_tiny_programme(planted: Path, n
     markdown = to_markdown(execute(to_notebook(doc, parameters), cwd=ROOT / "reports"),
                            defaults={"echo": False}, figure_dir=tmp_path, stem=name)  # fmt: skip
     assert "3,78" not in markdown and "4,55" not in markdown and "4,56" not in markdown
-    for line in markdown.splitlines():
+    plain = SPAN.sub(r"\1", markdown)  # the published-cell spans' text, as a reader sees it
+    for value in SPAN.findall(markdown):
+        assert not value.isdigit() or int(value) == 0 or int(value) >= 5, value
+    for line in plain.splitlines():
         if line.startswith("|") and "| mini |" in line:
             cells = [c.strip() for c in line.strip("|").split("|")][2:]
-            assert all(c == "×" for c in cells), line
-    rows = [line for line in markdown.splitlines() if re.match(r"^\|.*\| mini \|", line)]
+            assert all(c in ("×", "–") for c in cells), line
+    rows = [line for line in plain.splitlines() if re.match(r"^\|.*\| mini \|", line)]
     assert rows or name == "handout"  # the board shows the programme, with every number hidden

@@ -222,6 +222,28 @@ def _unique(terms: list[frozenset[str]]) -> list[frozenset[str]]:
     return list(dict.fromkeys(t for t in terms if t))
 
 
+_GROUPING = re.compile(r"\s*(?:[A-Za-z._][A-Za-z0-9._]*|`[^`]+`)\s*(?:[/:]\s*(?:[A-Za-z._][A-Za-z0-9._]*|`[^`]+`)\s*)*")
+
+
+def _check_random_term(term: str) -> None:
+    """Raise ``ValueError`` unless ``term`` reads ``(terms | grouping)`` or ``(terms || grouping)``.
+
+    ``terms`` follow the fixed-effect algebra (``1``, ``0 + short``, ``1 + short``); the
+    grouping is one or more column names joined by ``/`` (nesting) or ``:``.
+    """
+    inner = term.strip()[1:-1]
+    bar = "||" if "||" in inner else "|"
+    lhs, _, rhs = inner.partition(bar)
+    if "|" in rhs or not lhs.strip() or not _GROUPING.fullmatch(rhs):
+        raise ValueError(
+            f"A random-effect term reads (terms | grouping), e.g. (1 + short | participant), not {term!r}"
+        )
+    try:
+        _FixedParser(lhs).parse()
+    except ValueError as exc:
+        raise ValueError(f"Cannot read the left of '|' in the random-effect term {term!r}: {exc}") from exc
+
+
 def parse_formula(formula: str) -> ParsedFormula:
     """Parse an lme4 formula with R's fixed-effect algebra.
 
@@ -256,6 +278,8 @@ def parse_formula(formula: str) -> ParsedFormula:
             "add a transformed response to the data as a column"
         )
     random_terms, fixed_text = _split_top_level(rhs)
+    for term in random_terms:
+        _check_random_term(term)
     if not random_terms:
         raise ValueError(
             f"Formula {formula!r} has no random-effect term such as (1 | group): use a linear model instead"

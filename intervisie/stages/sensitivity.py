@@ -34,8 +34,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from analyses.growth import MIN_PARTICIPANTS, growth_data, not_estimable
-from analyses.mixed import NoAcceptableFitError, fit_with_fallback
+from analyses.mixed import NoAcceptableFitError
 from analyses.multiplicity import adjust_effects
+from analyses.random_pruning import fit_pruned
 from analyses.tipping import TippingPoint, ancova_data
 from intervisie.stages.common import (
     DESIGN_FILE,
@@ -105,8 +106,8 @@ def complete_case_effects(
 ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Fit the growth model of :func:`analyses.growth.growth_results` to the complete cases of each scale.
 
-    The same fixed part and the same list of random parts, most complex first, are used
-    (:func:`analyses.mixed.fit_with_fallback`); the structure accepted may differ from the
+    The same fixed part and the same random parts are used, zero variance components pruned
+    (:func:`analyses.random_pruning.fit_pruned`); the structure accepted may differ from the
     available-case one and is reported.  A scale whose complete cases cannot support the model
     (:func:`analyses.growth.not_estimable`: fewer than 10, one arm, ...) or without an acceptable
     fit is left out and returned in the second element (``analysis``, ``outcome``, ``reason``).
@@ -117,7 +118,7 @@ def complete_case_effects(
         reason = not_estimable(data, fixed)
         if reason is None:
             try:
-                model, _log = fit_with_fallback([f"{fixed} + {r}" for r in random], data, reml=True)
+                model, _log = fit_pruned(fixed, random, data, reml=True)
             except NoAcceptableFitError as exc:
                 reason = f"no acceptable fit: {exc}"
         if reason is not None:

@@ -115,13 +115,15 @@ def group_rating_z(
 
 def cox_data(
     times: pd.DataFrame, scale_scores: pd.DataFrame, sessions: pd.DataFrame, participants: pd.DataFrame,
-    spec: SurvivalParams, baseline: str, *, groups: bool = True,
+    spec: SurvivalParams, baseline: str, *, groups: bool = True, levels: dict[str, list[str]] | None = None,
 ) -> tuple[pd.DataFrame, list[Term], list[dict[str, str]]]:
     """Add the Cox covariates to the dropout times; return the data, the model's terms and what was left out.
 
     Baseline scales: the participant's score at ``baseline``, z over the participants here.
     Group scales: :func:`group_rating_z` (only with groups).  Factors: indicators for all but
-    the most common level.  A covariate without variation, and a factor with one level or with
+    the reference level, the first of ``levels[factor]`` that occurs (programme: the first
+    programme study.yaml lists), else the most common level (ties: the first by name); the
+    reference is named in the results (``Term.reference``, ``cox.csv`` column ``reference``).  A covariate without variation, and a factor with one level or with
     a level of fewer than ``spec.min_n`` people, are left out with their reason.
     """
     data, terms, skipped = times.copy(), [], []
@@ -159,11 +161,13 @@ def cox_data(
             skipped.append({"analysis": f"Cox factor {factor}",
                             "reason": f"a level of {factor} has fewer than {spec.min_n} participants"})
             continue
-        reference = sorted(counts[counts == counts.max()].index)[0]
-        columns = tuple(f"{factor}_{lv}" for lv in sorted(set(counts.index) - {reference}))
+        declared = [lv for lv in (levels or {}).get(factor, []) if lv in counts.index]
+        reference = declared[0] if declared else sorted(counts[counts == counts.max()].index)[0]
+        others = declared[1:] + sorted(set(counts.index) - set(declared)) if declared else sorted(set(counts.index) - {reference})
+        columns = tuple(f"{factor}_{lv}" for lv in others)
         for col in columns:
             data[col] = (data[factor].astype(str) == col[len(factor) + 1 :]).astype(float)
-        terms.append(Term(factor, columns, kind="factor", source=factor))
+        terms.append(Term(factor, columns, kind="factor", source=factor, reference=reference))
     return data, terms, skipped
 
 
@@ -261,7 +265,7 @@ def _dropout(
         if not groups:
             skipped.append({"analysis": "group-clustered standard errors",
                             "reason": "no reflection groups: robust standard errors are not clustered"})
-        cox_table, ph_table = _cox(times, tables, spec, baseline, groups, skipped, metrics)
+        cox_table, ph_table = _cox(times, tables, spec, baseline, groups, skipped, metrics, design.programme_ids)
     write_table(out_dir / "km.csv", km)
     write_table(out_dir / "km_summary.csv", km_summary)
     write_table(out_dir / "cox.csv", cox_table)
@@ -271,11 +275,12 @@ def _dropout(
 
 def _cox(
     times: pd.DataFrame, tables: dict, spec: SurvivalParams, baseline: str, groups: bool,
-    skipped: list[dict[str, str]], metrics: dict,
+    skipped: list[dict[str, str]], metrics: dict, programmes: list[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The Cox model of leaving (NaN rows with a note when it cannot be estimated)."""
     data, terms, left_out = cox_data(
-        times, tables["scale_scores"], tables["sessions"], tables["participants"], spec, baseline, groups=groups
+        times, tables["scale_scores"], tables["sessions"], tables["participants"], spec, baseline, groups=groups,
+        levels={"programme": programmes},
     )
     skipped += left_out
     columns = [c for t in terms for c in t.columns]
@@ -307,6 +312,9 @@ def _cox(
         )
     for row in cox.summary[cox.summary["primary"] & cox.summary["hr"].notna()].itertuples():
         metrics[f"dropout_hr__{row.term}"] = round(float(row.hr), 6)
+    main = cox.summary[cox.summary["model"] == "main"]
+    metrics["dropout_clusters"] = int(main["clusters"].iloc[0])
+    metrics["dropout_df"] = float(main["df"].iloc[0])
     metrics["ph_violations"] = int(cox.ph_test_["violated"].sum())
     metrics["ph_global_p_val"] = float(f"{cox.ph_test_['p_val'].iloc[-1]:.6g}")
     return cox.summary, cox.ph_test_

@@ -51,9 +51,17 @@ def _covariates(intervals: pd.DataFrame, names: list[str], min_n: int, skipped: 
 
 
 def _models(
-    intervals: pd.DataFrame, covariates: list[str], min_n: int, skipped: list[dict[str, str]], outcome: str
+    intervals: pd.DataFrame,
+    covariates: list[str],
+    min_n: int,
+    skipped: list[dict[str, str]],
+    outcome: str,
+    levels: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
-    """Weibull models of the arm (and the covariates); NaN rows with a note where not estimable."""
+    """Weibull models of the arm (and the covariates); NaN rows with a note where not estimable.
+
+    ``levels`` gives a factor's declared order (its first level is the reference).
+    """
     n, events = len(intervals), int(intervals["case"].sum())
     covariates = _covariates(intervals, covariates, min_n, skipped)
     adjusted = "weibull_arm_" + "_".join(covariates) if covariates else "weibull_arm"
@@ -77,7 +85,7 @@ def _models(
             tables.append(_not_estimated(model, n=n, events=events, note=reason))
             continue
         try:
-            tables.append(caseness_weibull(intervals, covariates=names, model=model))
+            tables.append(caseness_weibull(intervals, covariates=names, model=model, levels=levels))
         except (ConvergenceError, np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
             note = f"not estimated: the Weibull model did not converge ({type(exc).__name__})"
             tables.append(_not_estimated(model, n=n, events=events, note=note))
@@ -131,7 +139,8 @@ def run_caseness(
             skipped.append({"analysis": "time to caseness: intervisie vs comparison", "outcome": options.scale,
                             "reason": "no comparison cohort: the difference between arms cannot be estimated"})
         else:
-            caseness = _models(intervals, list(options.covariates), spec.min_n, skipped, options.scale)
+            caseness = _models(intervals, list(options.covariates), spec.min_n, skipped, options.scale,
+                               {"programme": params.design.programme_ids})
             primary = caseness[caseness["model"] == caseness.attrs["primary"]].set_index("term")
             metrics["caseness_n"] = int(primary["n"].iloc[0])
             if pd.notna(primary["events"].iloc[0]):

@@ -4,7 +4,8 @@
 description it names (``study.yaml``, the contract of columns and formats) and the
 instrument library, and writes every raw file of the study plus
 ``simulation_manifest.yaml`` (each planted defect with file, row and column; the realised
-group truths and dropout dates).  Same configuration and seed give byte-identical files.
+group truths and dropout dates; the SHA-256 of every file written, which is what lets a
+``demo: true`` study use its published key on these files only).  Same configuration and seed give byte-identical files.
 
 Modules: :mod:`.config` (the configuration schema), :mod:`.design` (groups, coaches,
 participants), :mod:`.model` (latent trajectories, ratings, dropout), :mod:`.items`
@@ -27,6 +28,7 @@ import yaml
 from pipeline.atomic import write_text
 from pipeline.errors import InputError
 from pipeline.instruments import load_library
+from pipeline.keys import DEMO_MANIFEST, file_sha256
 from pipeline.simulate.config import SimulationConfig, load_config
 from pipeline.simulate.manifest import build_manifest, write_manifest
 from pipeline.simulate.plant import plant_all
@@ -35,7 +37,7 @@ from pipeline.simulate.tables import build_exports, csv_study
 from pipeline.simulate.writers import write_export
 from pipeline.study import load_study
 
-MANIFEST = "simulation_manifest.yaml"
+MANIFEST = DEMO_MANIFEST
 
 __all__ = ["MANIFEST", "Simulation", "SimulationConfig", "load_config", "run", "simulate"]
 
@@ -94,8 +96,9 @@ def run(
     for name, export in exports.items():
         say(f"write {name}")
         write_export(out_dir / name, export, cfg.file_timestamp)
+    checksums = {name: file_sha256(out_dir / name) for name in exports}
     manifest = build_manifest(
-        cfg, config_path.name, sim, exports, records, n_participants=n_participants, formats=formats
+        cfg, config_path.name, sim, exports, records, n_participants=n_participants, formats=formats, checksums=checksums
     )
     write_manifest(out_dir / MANIFEST, manifest)
     if formats == "csv":

@@ -37,8 +37,14 @@ def build_manifest(
     *,
     n_participants: int | None,
     formats: str,
+    checksums: dict[str, str] | None = None,
 ) -> dict:
-    """Return the manifest as plain data (see module docstring)."""
+    """Return the manifest as plain data (see module docstring).
+
+    ``checksums`` (file name -> SHA-256 of the written bytes) let the ingest accept the study's
+    published demo key for exactly these files and no others (:func:`pipeline.keys.demo_data_problem`).
+    """
+    sums = checksums or {}
     people, groups, coaches = sim.cohort.people, sim.cohort.groups, sim.cohort.coaches
     counts: dict[str, Counter] = {}
     for rec in records:
@@ -75,7 +81,10 @@ def build_manifest(
             "attendance_rows": len(sim.attendance),
             "session_evaluations": len(sim.evaluations),
         },
-        "files": {name: {"format": e.source.format, "data_rows": len(e.frame)} for name, e in exports.items()},
+        "files": {
+            name: {"format": e.source.format, "data_rows": len(e.frame), **({"sha256": sums[name]} if name in sums else {})}
+            for name, e in exports.items()
+        },
         "defect_counts": {k: dict(sorted(v.items())) for k, v in sorted(counts.items())},
         "defects": records,
         "truth": {

@@ -31,7 +31,9 @@ class Settles:
     ``accounting`` gives (rows read, clean, quarantined, excluded) of the files the defect
     touches; ``fates`` the (fate, reason) of single rows; ``renamed`` maps a mini file name to
     the name the case gives it; ``scores`` the expected scale score of (raw participant ID,
-    wave, scale); ``values`` what the issue table shows of a cell.
+    wave, scale); ``values`` what the issue table shows of a cell.  Files are named as on disk
+    (``survey_t1.csv``); the quality tables name them by their role in study.yaml
+    (:func:`tests.test_ingest.label`), and the case is translated so.
     """
 
     added: frozenset[Issue] = frozenset()
@@ -41,6 +43,16 @@ class Settles:
     renamed: Mapping[str, str] = field(default_factory=dict)
     scores: Mapping[tuple[str, str, str], float] = field(default_factory=dict)
     values: Mapping[Issue, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from tests.test_ingest import label
+
+        object.__setattr__(self, "added", issues(*self.added))
+        object.__setattr__(self, "removed", issues(*self.removed))
+        object.__setattr__(self, "accounting", {label(f): c for f, c in self.accounting.items()})
+        object.__setattr__(self, "fates", {(label(f), r): v for (f, r), v in self.fates.items()})
+        object.__setattr__(self, "values", {_labelled(i): v for i, v in self.values.items()})
+        object.__setattr__(self, "renamed", {})  # a renamed file keeps its role, so its name
 
 
 @dataclass(frozen=True)
@@ -53,9 +65,16 @@ class Case:
     expect: Fails | Settles
 
 
+def _labelled(issue: Issue) -> Issue:
+    from tests.test_ingest import label
+
+    file, row, column, rule = issue
+    return (label(file), row, column, rule)
+
+
 def issues(*found: Issue) -> frozenset[Issue]:
-    """Return a set of issues (for readable case tables)."""
-    return frozenset(found)
+    """Return a set of issues (for readable case tables), with each file under its study.yaml name."""
+    return frozenset(_labelled(i) for i in found)
 
 
 def read(study: Path, file: str) -> str:

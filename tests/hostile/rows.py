@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.hostile.edits import Case, Settles, append, issues, replace
+from tests.hostile.redaction import CASES as REDACTION_CASES
 
 T1_P001 = "P001,t1,2025-04-10,5,1,5,1,5,1"
 
@@ -248,7 +249,7 @@ CASES = [
         _t1("P001,t1,2025-04-10,bel me 06-99990101,1,5,1,5,1"),
         Settles(
             added=issues(("survey_t1.csv", 2, "brs1", "unrecognised")),
-            values={("survey_t1.csv", 2, "brs1", "unrecognised"): "<redacted>"},
+            values={("survey_t1.csv", 2, "brs1", "unrecognised"): "<redacted: text>"},
         ),
     ),
     Case(
@@ -257,4 +258,5 @@ CASES = [
         _t1("P001,t1,2025-04-10,4.5,1,5,1,5,1"),
         Settles(added=issues(("survey_t1.csv", 2, "brs1", "out_of_range")), scores={("P001", "t1", "brs"): 5.0}),
     ),
+    *REDACTION_CASES,
 ]
