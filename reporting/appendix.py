@@ -21,18 +21,13 @@ from reporting import fmt
 from reporting import populations as P
 from reporting.estimable import linear_reason, not_estimable, ratio_reason
 from reporting.methods import LANG, missing_stage, outcome_cell, p_cell
-from reporting.publish import Publication
+from reporting.publish import Publication, publication
 from reporting.results import Results
 from reporting.suppress import Margin, suppress
 from reporting.texts import join_words, months, programme_name
 
 Pop = dict
 Cell = Callable[[pd.Series], str]
-
-
-def publication(res: Results, design: Design, pub: Publication | None) -> Publication:
-    """The document's publication (built here when a caller has none, e.g. a test of one section)."""
-    return pub if pub is not None else Publication.build(res, design)
 
 
 def figure(path: Path | None, caption: str) -> str:

@@ -15,7 +15,7 @@ from pipeline.design import Design
 from reporting import fmt
 from reporting import populations as P
 from reporting.effects import Effect, long_term_effect, needed_sizes, short_term_effect
-from reporting.publish import Publication
+from reporting.publish import Publication, publication
 from reporting.results import Results, absent, beneficial, reading
 from reporting.texts import join_words, outcome_name, pick, programmes_phrase, short_months, wave_months
 
@@ -149,7 +149,7 @@ def _long_clause(design: Design, longs: list[Effect], lang: str, *, between: boo
 
 def answer(res: Results, design: Design, lang: str, pub: Publication | None = None) -> str:
     """The answer in plain language: does it help, short and long term, for whom (bullets)."""
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     shorts = [e for o in design.primary if (e := short_term_effect(res, design, o, pub)) is not None]
     longs = [e for o in design.primary if (e := long_term_effect(res, design, o, pub)) is not None]
     if not shorts:
@@ -185,7 +185,7 @@ def too_small(res: Results, design: Design, effect: Effect, lang: str, pub: Publ
     """
     name = outcome_name(design, effect.outcome, lang)
     benefit, harm = (effect.std_high, -effect.std_low) if effect.better_higher else (-effect.std_low, effect.std_high)
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     good, bad = (pub.statistic(fmt.num(v, 2, lang), *effect.pops) for v in (benefit, harm))
     text = _l(
         f"**{name}: te klein om te beslissen.** Het 95%-betrouwbaarheidsinterval loopt van een verbetering van "
@@ -249,7 +249,7 @@ def data_quality(res: Results, design: Design, params: dict, lang: str, pub: Pub
     flow = res.usable("quality", "response_flow", ("arm", "stage", "n"))
     if flow is None:
         return absent(res, "quality", lang, what=("De beschrijving van respons en uitval", "The account of response and dropout"))
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     roster = pub.count(P.roster())
     last = design.last_wave
     arms = set(flow["arm"].astype(str))

@@ -18,7 +18,7 @@ from reporting import fmt
 from reporting import populations as P
 from reporting.board import _l, effect_reading, heading
 from reporting.effects import Effect, effect_term, long_term_effect, short_term_effect
-from reporting.publish import Publication
+from reporting.publish import Publication, publication
 from reporting.results import Results, absent
 from reporting.texts import (
     arm_name,
@@ -52,7 +52,7 @@ def lower_better_note(design: Design, outcomes: list[str], lang: str) -> str:
 def effects_table(res: Results, design: Design, lang: str, pub: Publication | None = None) -> str:
     """Every outcome: the short-term effect (or change) and, with a later wave, the yearly one after, with readings."""
     horizon = short_months(design, lang)
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     rows, shown = [], []
     for scale in design.outcomes():
         short, long = short_term_effect(res, design, scale, pub), long_term_effect(res, design, scale, pub)
@@ -106,7 +106,7 @@ def by_programme(res: Results, design: Design, lang: str, pub: Publication | Non
     horizon = short_months(design, lang)
     hidden_note = _l(f"× = niet getoond: gaat over minder dan {res.min_cell} personen of zou zo'n getal verraden.",
                      f"× = not shown: about fewer than {res.min_cell} people, or would reveal such a number.", lang)  # fmt: skip
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     if design.has_comparison:
         table = res.usable("change", "between_arms", ("outcome", "programme", "level_a", "level_b", "n_a", "n_b", "g"))
         if table is None:
@@ -176,7 +176,7 @@ def reliable_change_table(res: Results, design: Design, lang: str, pub: Publicat
     table = res.usable("change", "reliable_change", columns)
     if table is None:
         return absent(res, "change", lang, what=("Betrouwbare verandering", "Reliable change"))
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     part = table[(table["programme"] == "all") & table["scale"].isin(design.primary)]
     arms = [a.id for a in reversed(design.arms)]  # intervisie first
     rows = []

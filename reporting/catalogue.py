@@ -101,11 +101,16 @@ def default_sources() -> list[Source]:
     return [cells_flow.source, cells_change.source, *cells_survival.SOURCES]
 
 
-def design_dims(design: Design) -> Part:
-    """The dimensions every study has: arm, programme and answered-or-not per wave."""
+def design_dims(res: Results, design: Design) -> Part:
+    """The dimensions every study has: arm, programme, answered-or-not per wave, and per scale its
+    change levels (declared here once, so no source can give a scale a level nobody can have)."""
+    from reporting.populations import scale_levels
+
     part = Part()
     part.dim("arm", [a.id for a in design.arms])
     part.dim("programme", list(design.programme_ids))
     for wave in design.wave_ids:
         part.dim(f"wave:{wave}", ["0", "1"])
+    for scale in design.scales:
+        part.dim(f"scale:{scale}", scale_levels(res, scale))
     return part

@@ -19,8 +19,6 @@ from reporting.results import Results
 def source(res: Results, design: Design) -> Part:
     """The cells of ``change/*.csv`` and of the growth models' participants."""
     part = Part()
-    for scale in design.scales:
-        part.dim(f"scale:{scale}", P.scale_levels(res, scale))
     within = res.usable("change", "within_change", ("outcome", "arm", "programme", "n"))
     if within is not None:
         _grouped(part, res, design, within.rename(columns={"outcome": "scale"}), "chg")

@@ -18,8 +18,6 @@ from reporting.results import Results
 def source(res: Results, design: Design) -> Part:
     """The flow, patterns, baseline-difference and reliability cells (and the board's data-quality sentence)."""
     part = Part()
-    for scale in design.scales:
-        part.dim(f"scale:{scale}", P.scale_levels(res, scale))
     flow = res.usable("quality", "response_flow", ("arm", "programme", "stage", "n"))
     if flow is not None:
         _flow(part, flow, design)

@@ -314,7 +314,7 @@ def handout_source(res: Results, design: Design) -> Part:
     srm = res.usable("change", "responsiveness", ("outcome", "arm", "programme", "srm"))
     if srm is not None and design.short_term:
         for scale in design.outcomes():
-            part.dim(f"scale:{scale}", P.SCALE_LEVELS)
+            part.dim(f"scale:{scale}", P.SCALE_LEVELS)  # see the note in populations.SCALE_LEVELS
             part.statistic("srm", P.changed(res, design, scale, INTERVISIE, None))
     rel = res.usable("reliability", "reliability", ("scale", "wave", "programme", "alpha"))
     if rel is not None:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline.design import Design
 from reporting import populations as P
-from reporting.publish import Publication
+from reporting.publish import Publication, publication
 from reporting.results import Results, effect_row
 from reporting.texts import higher_is_better
 
@@ -78,7 +78,7 @@ def short_term_effect(res: Results, design: Design, outcome: str, pub: Publicati
             return None
         r = hit.iloc[0]
         pops = tuple(P.changed(res, design, outcome, str(r[level]), "all") for level in ("level_a", "level_b"))
-        pub = pub or Publication.build(res, design)
+        pub = publication(res, design, pub)
         return Effect(outcome, r["g"], r["ci95_low"], r["ci95_high"], r["g"], r["ci95_low"], r["ci95_high"], better,
                       hidden=not pub.shown(*pops), n=r.get("n_a", float("nan")), between=True, pops=pops)  # fmt: skip
     return _growth_effect(res, design, outcome, "short", pub)
@@ -106,7 +106,7 @@ def _growth_effect(res: Results, design: Design, outcome: str, horizon: str, pub
         return None
     std = [row.get(c, float("nan")) for c in ("std_estimate", "std_ci95_low", "std_ci95_high")]
     pops = (P.model(outcome),)
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     return Effect(outcome, std[0], std[1], std[2], std[0], std[1], std[2], higher_is_better(design, outcome),
                   hidden=not pub.shown(*pops), n=row.get("n", float("nan")), between=design.has_comparison,
                   pops=pops)  # fmt: skip

@@ -19,7 +19,7 @@ from reporting import fmt
 from reporting import populations as P
 from reporting.board_tables import direction_word
 from reporting.estimable import linear_reason, not_estimable, ratio_reason
-from reporting.publish import Publication
+from reporting.publish import Publication, publication
 from reporting.results import Results, absent
 from reporting.texts import factor_name, outcome_name, pick, programme_name, short_months, wave_months
 
@@ -33,10 +33,6 @@ _PERIOD = re.compile(r"^(?P<term>.+)_months_(?P<start>[0-9.]+)_(?P<end>[0-9.]+|p
 
 def _l(nl: str, en: str, lang: str) -> str:
     return pick((nl, en), lang)
-
-
-def _pub(res: Results, design: Design, pub: Publication | None) -> Publication:
-    return pub if pub is not None else Publication.build(res, design)
 
 
 def _stat(pub: Publication, pops: list[dict], reason: str | None, texts: list[str], lang: str) -> list[str]:
@@ -57,7 +53,7 @@ def factors(res: Results, design: Design, lang: str, pub: Publication | None = N
     if ranked is None:
         return absent(res, "implementation", lang,
                       what=("De analyse van de implementatiefactoren", "The analysis of implementation factors"))  # fmt: skip
-    pub = _pub(res, design, pub)
+    pub = publication(res, design, pub)
     pop = C.implementation_population(design)
     clear = ranked[ranked["direction"].isin(["promoting", "hindering"])].sort_values("p_val")
     rows = []
@@ -132,7 +128,7 @@ def leaving(res: Results, design: Design, lang: str, pub: Publication | None = N
     cox = res.usable("survival", "cox", ("term", "hr", "ci_low", "ci_high", "primary"))
     if cox is None:
         return absent(res, "survival", lang, what=("De analyse van uitval", "The analysis of leaving"))
-    pub = _pub(res, design, pub)
+    pub = publication(res, design, pub)
     frame = C.leaving(res)
     primary = cox[cox["primary"].astype(bool)]
     terms = [str(t) for t in primary["term"]]
@@ -178,7 +174,7 @@ def instruments(res: Results, design: Design, params: dict, lang: str, pub: Publ
             if reliability is not None else pd.DataFrame(columns=["scale", "alpha"]))  # fmt: skip
     srm = (srm[(srm["programme"] == "all") & (srm["arm"] == "intervisie")] if srm is not None
            else pd.DataFrame(columns=["outcome", "srm", "ci95_low", "ci95_high"]))  # fmt: skip
-    pub = _pub(res, design, pub)
+    pub = publication(res, design, pub)
     rows = []
     for scale in design.outcomes():
         a = base.loc[base["scale"] == scale, "alpha"]
@@ -235,7 +231,7 @@ def sample_sizes(res: Results, design: Design, lang: str, pub: Publication | Non
     horizons = ["short", "long"] if design.long_term else ["short"]
     part = sizes[sizes["outcome"].isin(design.primary) & sizes["horizon"].isin(horizons)]
     icc = components.set_index(["outcome", "horizon"])["icc_change"] if components is not None else pd.Series(dtype=float)
-    pub = _pub(res, design, pub)
+    pub = publication(res, design, pub)
     arms = [P.roster(a.id) for a in design.arms]
     rows = []
     for _, r in part.iterrows():
@@ -298,7 +294,7 @@ def _retention(res: Results, design: Design, lang: str, pub: Publication | None)
     """The share of the intervisie arm that answered the last wave (a span), or None when not published."""
     if res.metrics("quality").get(f"retention_{C.INTERVISIE}_{design.last_wave}") is None:
         return None
-    pub = _pub(res, design, pub)
+    pub = publication(res, design, pub)
     try:
         return pub.share(P.answered(C.INTERVISIE, None, design.last_wave), P.roster(C.INTERVISIE), lang)
     except KeyError:  # the response flow was not published: no share of it either

@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.design import Design
 from reporting import fmt, methods_text
 from reporting import populations as P
-from reporting.publish import Publication
+from reporting.publish import Publication, publication
 from reporting.results import Results, absent
 from reporting.texts import arm_name, months, outcome_name, programme_name
 
@@ -82,7 +82,7 @@ def _index(named: Sequence, key: str) -> int:
 
 def flow(res: Results, design: Design, pub: Publication | None = None) -> str:
     """Participants on the roster and answering each wave, per arm and programme."""
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     table = res.usable("quality", "response_flow", ("arm", "programme", "stage", "n"))
     if table is None:
         return missing_stage(res, "quality", "The response flow")
@@ -106,7 +106,7 @@ def flow(res: Results, design: Design, pub: Publication | None = None) -> str:
 
 def missing_patterns(res: Results, design: Design, pub: Publication | None = None) -> str:
     """Wave-response patterns (1 = answered, one digit per wave of the design) per arm, with disclosure control."""
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     table = res.usable("quality", "missing_patterns", ("arm", "pattern", "n", "share"))
     if table is None:
         return missing_stage(res, "quality", "The missing-data patterns")
@@ -128,7 +128,7 @@ def missing_patterns(res: Results, design: Design, pub: Publication | None = Non
 
 def baseline_differences(res: Results, design: Design, pub: Publication | None = None) -> str:
     """Completers vs dropouts at baseline (Welch t, Hedges' g)."""
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     table = res.usable("quality", "baseline_differences", ("scale", "arm", "n_completers", "n_dropouts"))
     if table is None:
         return missing_stage(res, "quality", "The comparison of completers and dropouts")
@@ -160,7 +160,7 @@ def reliability(res: Results, design: Design, pub: Publication | None = None) ->
 
     Session ratings are counted in ratings, not people: their row shows the number of ratings.
     """
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     table = res.usable("reliability", "reliability", ("scale", "wave", "programme", "alpha", "flag_below_threshold"))
     if table is None:
         return missing_stage(res, "reliability", "The reliability analysis")
@@ -188,7 +188,7 @@ def reliability(res: Results, design: Design, pub: Publication | None = None) ->
 
 def short_term(res: Results, design: Design, pub: Publication | None = None) -> str:
     """The section's heading, within-arm change (g_av), the between-arm difference (g, with a comparison cohort)."""
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     return methods_text.short_term_heading(design) + "\n" + _short_term_tables(res, design, pub)
 
 
@@ -232,7 +232,7 @@ def _short_term_tables(res: Results, design: Design, pub: Publication) -> str:
 
 def growth_models(res: Results, design: Design, pub: Publication | None = None) -> str:
     """The section's heading and model, the accepted model per outcome, the effect terms, every singular fit."""
-    pub = pub or Publication.build(res, design)
+    pub = publication(res, design, pub)
     intro = methods_text.growth_intro(design) + "\n"
     structures = res.usable("growth", "structures", ("outcome", "status", "formula"))
     effects = res.usable("growth", "effects", ("outcome", "term", "estimate"))

@@ -41,7 +41,7 @@ from pipeline.atomic import write_text
 from pipeline.design import Design
 from pipeline.errors import InputError
 from reporting import fmt
-from reporting.catalogue import KINDS, Population, Source, Spec, default_sources, design_dims
+from reporting.catalogue import KINDS, Part, Population, Source, Spec, default_sources, design_dims
 from reporting.disclosure_lp import Finding, InconsistentPublication, Key, PublishedCell, canonical, implicit_cells
 from reporting.disclosure_split import SplitProgram, intervals
 from reporting.results import Results
@@ -359,14 +359,13 @@ class Publication:
     @classmethod
     def build(cls, res: Results, design: Design, sources: Sequence[Source] | None = None) -> Publication:
         """The catalogue of every document, from the results and the design, with its suppression decided."""
-        parts = [design_dims(design), *(source(res, design) for source in (sources or default_sources()))]
-        dims: dict[str, list[str]] = {}
+        parts = [design_dims(res, design), *(source(res, design) for source in (sources or default_sources()))]
+        merged = Part()
         for part in parts:
             for name, levels in part.dims.items():
-                known = dims.setdefault(name, [])
-                known.extend(level for level in levels if level not in known)
+                merged.dim(name, levels)
         try:
-            return cls(dims, [spec for part in parts for spec in part.specs], min_cell=res.min_cell)
+            return cls(merged.dims, [spec for part in parts for spec in part.specs], min_cell=res.min_cell)
         except InconsistentPublication as exc:
             raise InputError(f"the result tables in {res.root} contradict each other ({exc}): some were made by an "
                              "earlier run; run the pipeline again (dvc repro) before rendering") from None
@@ -439,6 +438,11 @@ class Publication:
         payload = {"version": 1, "min_cell": self.min_cell, "dims": self.dims, "cells": cells}
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
         return f'\n```{{=html}}\n<script type="application/json" id="disclosure-cells">{text}</script>\n```\n'
+
+
+def publication(res: Results, design: Design, pub: Publication | None) -> Publication:
+    """The document's publication (built here when a caller has none, e.g. a test of one section)."""
+    return pub if pub is not None else Publication.build(res, design)
 
 
 def _RULES() -> list:
