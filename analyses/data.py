@@ -62,3 +62,24 @@ def change_table(scores: pd.DataFrame, *, scale: str, pre: str, post: str) -> pd
     wide = wide[[pre, post]].dropna().rename(columns={pre: "pre", post: "post"}).reset_index()
     design = part.drop_duplicates("participant")[["participant", "programme", "arm", "group"]]
     return wide.merge(design, on="participant", how="left").rename_axis(None, axis=1)
+
+
+def covariate_frame(covariates: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """Return the baseline covariates wide: one row per participant, one column per covariate.
+
+    ``covariates`` is the long clean table (``participant, covariate, value, level``);
+    ``kinds`` maps each covariate the design declares to its kind (``numeric``, ``binary``,
+    ``categorical``), in the declared order.  Numeric and binary covariates are floats (binary
+    1 = true), categorical ones strings; a value not known is missing.  A covariate without any
+    row is an all-missing column, so the columns are always those of ``kinds``.
+    """
+    people = pd.Index(sorted(covariates["participant"].astype(str).unique()), name="participant")
+    out = pd.DataFrame(index=people)
+    for name, kind in kinds.items():
+        part = covariates[covariates["covariate"].astype(str) == name]
+        who = pd.Index(part["participant"].astype(str))
+        if kind == "categorical":
+            out[name] = pd.Series(part["level"].to_numpy(dtype=object), index=who).reindex(people).astype("string")
+        else:
+            out[name] = pd.Series(part["value"].to_numpy(dtype=float), index=who).reindex(people)
+    return out.reset_index()

@@ -71,3 +71,27 @@ def forest_figure(effects: pd.DataFrame, *, title: str, xlabel: str) -> Figure:
 def save_png(fig: Figure, path: Path) -> None:
     """Write a figure as PNG atomically, without metadata that changes between runs."""
     write_with(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
+
+
+def love_plot(balance: pd.DataFrame, *, threshold: float = 0.1, title: str = "Balance of the arms at baseline") -> Figure:
+    """Draw the absolute standardised mean differences before and after weighting (a "love plot").
+
+    ``balance`` has columns ``covariate``, ``smd_unweighted``, ``smd_weighted``; the dashed
+    lines mark ``threshold`` (Austin 2009: |SMD| > 0.1 is imbalance).
+    """
+    rows = balance.reset_index(drop=True)
+    fig = Figure(figsize=(6.0, 0.38 * len(rows) + 1.8), dpi=110)
+    ax = fig.subplots()
+    y = list(range(len(rows)))[::-1]
+    ax.scatter(rows["smd_unweighted"].abs(), y, marker="o", facecolors="none", edgecolors="#b5651d", label="unweighted")
+    ax.scatter(rows["smd_weighted"].abs(), y, marker="o", color="#1b6ca8", label="weighted")
+    ax.axvline(threshold, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_yticks(y, [textwrap.shorten(str(c), 40) for c in rows["covariate"]])
+    ax.set_xlabel("absolute standardised mean difference")
+    ax.set_xlim(left=0)
+    ax.set_title(textwrap.fill(title, 55))
+    ax.set_ylim(-0.8, len(rows) - 0.2)
+    ax.grid(axis="x", alpha=0.3)
+    fig.legend(*ax.get_legend_handles_labels(), frameon=False, loc="lower center", ncol=2)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig

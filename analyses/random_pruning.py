@@ -168,6 +168,7 @@ def fit_pruned(
     *,
     reml: bool = True,
     df_method: str = "satterthwaite",
+    weights: str | pd.Series | None = None,
 ) -> tuple[MixedModel, pd.DataFrame]:
     """Fit ``fixed + random[0]``, pruning zero variance components until a fit is acceptable.
 
@@ -181,6 +182,9 @@ def fit_pruned(
         pruning path ends without an acceptable fit.
     data : DataFrame
     reml, df_method : see :class:`analyses.mixed.MixedModel`.
+    weights : str or Series, optional
+        Prior (precision) weights as ``lmer(weights=)`` takes them: a column of ``data`` or one
+        value per row (:meth:`analyses.mixed.MixedModel.fit`); None fits without weights.
 
     Returns
     -------
@@ -212,7 +216,7 @@ def fit_pruned(
             tried.add(formula)
             model: MixedModel | None = None
             try:
-                model = MixedModel(formula, reml=reml, df_method=df_method).fit(data)
+                model = MixedModel(formula, reml=reml, df_method=df_method).fit(data, weights=weights)
                 status, reason = _status(model)
             except Exception as exc:  # any failure of this structure is recorded and the next one tried
                 status, reason = "error", f"{type(exc).__name__}: {exc}"

@@ -190,7 +190,7 @@ def resolve_analyses(section: dict[str, Any], design: Design, path: Path) -> dic
 
 def check_all_params(params: dict[str, Any], design: Design, path: Path) -> dict[str, Any]:
     """Check every section of ``params.yaml`` against the design; return the resolved ``analyses`` section."""
-    unknown = sorted(set(params) - {"ingest", "careless", "analyses", "reports"})
+    unknown = sorted(set(params) - {"ingest", "careless", "analyses", "plan", "reports"})
     if unknown:
-        raise InputError(f"The parameters file {path} has unknown section(s) {unknown} (known: ingest, careless, analyses, reports)")
+        raise InputError(f"The parameters file {path} has unknown section(s) {unknown} (known: ingest, careless, analyses, plan, reports)")
     return resolve_analyses(params.get("analyses") or {}, design, path)

@@ -446,6 +446,46 @@ def check_clean_command(clean_dir: Path) -> None:
     click.echo(f"{', '.join(checked)}: in the canonical form.")
 
 
+@cli.command("plan")
+@click.option("--plan", "plan_path", type=PathArg, default=None,
+              help="A plan file: the design and the grid to simulate (plans/example.yaml shows every key).")  # fmt: skip
+@click.option("--from-results", "results_dir", type=PathArg, default=None,
+              help="Plan from a finished study's own estimates (its results folder); grid and seed from `plan` in --params.")  # fmt: skip
+@click.option("--params", "params_path", type=PathArg, default=Path("params.yaml"), show_default=True)
+@click.option("--out", "out_dir", type=PathArg, default=Path("results/plan"), show_default=True)
+@click.option("--scheduler", default=None,
+              help="Address of a running Dask scheduler (e.g. tcp://10.0.0.5:8786); default: a cluster on this machine.")  # fmt: skip
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Worker processes of the local cluster (default: one per core; 0: no Dask, one study at a time).")  # fmt: skip
+def plan_command(
+    plan_path: Path | None,
+    results_dir: Path | None,
+    params_path: Path,
+    out_dir: Path,
+    scheduler: str | None,
+    workers: int | None,
+) -> None:
+    """Plan the next study by simulation: power, bias and CI coverage of the growth model over a grid of designs.
+
+    Every simulated study is fitted with the growth stage's own model; finished grid cells are kept
+    in OUT/cells, so an interrupted plan resumes where it stopped (README, 'Planning a study').
+    """
+    from intervisie.stages.plan import run_plan
+    from intervisie.stages.plan_inputs import load_choices, plan_from_results
+    from pipeline.plan_file import load_plan
+
+    if (plan_path is None) == (results_dir is None):
+        raise click.UsageError("give either --plan FILE or --from-results DIR")
+    if plan_path is not None:
+        plan, source = load_plan(plan_path), str(plan_path)
+    else:
+        plan = plan_from_results(results_dir, load_choices(params_path))
+        source = f"estimates in {results_dir}, grid in {params_path}"
+    run = run_plan(plan, out_dir, _progress, scheduler=scheduler, workers=workers, source=source)
+    cells = len(run.computed) + len(run.reused)
+    click.echo(f"Power of {cells} designs written to {out_dir / 'power.csv'} (figure: power_curve.png; handout.csv).")
+
+
 @cli.group("report", invoke_without_command=True)
 @click.option("--results", "results_dir", type=PathArg, default=Path("results"), show_default=True)
 @click.option("--design", "design_path", type=PathArg, default=Path("data_clean/design.json"), show_default=True,

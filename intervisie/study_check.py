@@ -19,7 +19,7 @@ from pipeline.design import Design, build_design
 from pipeline.errors import InputError
 from pipeline.ingest import IngestParams, build_clean
 from pipeline.instruments import Instrument, load_library
-from pipeline.items import item_columns
+from pipeline.items import data_columns, item_columns
 from pipeline.readers import RawTable, read_source
 from pipeline.study import Study, load_study
 
@@ -43,6 +43,14 @@ def consequences(design: Design, analyses: dict[str, Any]) -> list[str]:
     ]
     if not design.has_comparison:
         out.append("no comparison cohort: between-arm effects skipped (change is estimated within intervisie only)")
+    if design.has_comparison and not design.randomised:
+        adjusted = ", ".join(["baseline score", *(["programme"] if design.several_programmes else []),
+                              *(c.id for c in design.covariates)])  # fmt: skip
+        out.append(f"not randomised ({design.assignment}): the short-term effect is adjusted (propensity weights + "
+                   f"weighted ANCOVA) for {adjusted}; the reports speak of association, not of an effect")  # fmt: skip
+        if not design.covariates:
+            out.append("no baseline covariates declared (study.yaml `covariates:`): only the baseline score and the "
+                       "programme are adjusted for")  # fmt: skip
     if not design.long_term:
         out.append(
             f"{len(design.waves)} waves: no long-term slope (nothing follows the short-term wave {design.short_term})"
@@ -71,9 +79,7 @@ def _read_all(study: Study, folder: Path, library: dict[str, Instrument], proble
     for role, source in study.sources():
         name = study.source_name(source)
         try:
-            items = frozenset()
-            if role == "survey":
-                items = frozenset(c for m in item_columns(source, library).values() for c in m.values())  # type: ignore[arg-type]
+            items = data_columns(study, role, source, library)
             raw[name] = read_source(folder / source.file, source, items)
         except InputError as exc:
             problems.append(f"{name} ({role}): {exc}")
@@ -164,6 +170,7 @@ def check_study(folder: Path, instruments_dir: Path, params_path: Path) -> tuple
             f"short term {design.short_term}",
             f"  programmes: {', '.join(design.programme_ids)} (reference: {design.programme_ids[0]})",
             f"  arms: {arms}; assignment: {design.assignment}",
+            f"  covariates: {', '.join(f'{c.id} ({c.kind})' for c in design.covariates) or 'none'}",
             f"  outcomes: primary {design.primary}, secondary {design.secondary}",
             f"  ratings: {design.ratings or 'none'}",
         ]

@@ -144,6 +144,9 @@ def draft_text(
         "outcomes:  # TODO: choose the primary outcome(s) (Holm); the others are secondary (BH)",
         f"  primary: [{scales[0] if scales else 'TODO'}]",
         f"  secondary: [{', '.join(scales[1:])}]",
+        "",
+        "# covariates:  # TODO if people were not randomised: roster columns known before the start, e.g.",
+        "#   training_year: {column: <roster column>, kind: numeric, label_nl: opleidingsjaar, label_en: year of training}",
     ]
     summary = []
     if roster is None:

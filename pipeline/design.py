@@ -72,6 +72,17 @@ class ScaleInfo(_Frozen):
         return self.name_nl if lang == "nl" else self.name_en
 
 
+class CovariateInfo(Named):
+    """A baseline covariate of the study (``covariates.parquet``): its kind and coded levels.
+
+    ``levels`` is empty for a numeric covariate, ``["false", "true"]`` for a binary one and
+    the declared order of a categorical one (the first is the reference level).
+    """
+
+    kind: Literal["numeric", "binary", "categorical"]
+    levels: list[str] = Field(default_factory=list)
+
+
 class DataAvailable(_Frozen):
     """Which raw files and roster fields the study has (each switches analyses on or off)."""
 
@@ -101,6 +112,8 @@ class Design(_Frozen):
     scales: dict[str, ScaleInfo]
     ratings: dict[str, str]
     data: DataAvailable
+    #: baseline covariates (study.yaml ``covariates:``), in the declared order
+    covariates: list[CovariateInfo] = Field(default_factory=list)
 
     # -- the design in the words the analyses need -------------------------------------------
 
@@ -128,6 +141,11 @@ class Design(_Frozen):
     def last_wave(self) -> str:
         """The last wave of the design."""
         return self.waves[-1].id
+
+    @property
+    def randomised(self) -> bool:
+        """Whether people (or groups) were allocated at random: only then is the plain contrast causal."""
+        return self.assignment in ("randomised", "cluster_randomised")
 
     @property
     def has_comparison(self) -> bool:
@@ -344,6 +362,10 @@ def build_design(study: Study, library: dict[str, Instrument]) -> Design:
         scales=scales,
         ratings=dict(sorted(study.design.ratings.items())),
         data=data,
+        covariates=[
+            CovariateInfo(id=name, label_nl=c.label_nl, label_en=c.label_en, kind=c.kind, levels=c.levels)
+            for name, c in study.covariates.items()
+        ],
     )
 
 

@@ -19,6 +19,7 @@ import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.canonical import canonical_rows, coded_lookup, map_distinct
+from pipeline.covariates import covariate_rows
 from pipeline.dates import start_window, study_window
 from pipeline.errors import InputError
 from pipeline.ingest_sessions import People, Sessions, check_sessions, known_sessions, norm_ids, session_rows
@@ -168,6 +169,9 @@ def build_clean(
         }
     ).astype({c: "string" for c in ("participant", "programme", "arm", "group", "coach", "format")})
     tables["groups"] = _groups(roster, pseudo)
+    tables["covariates"] = covariate_rows(
+        roster_table, roster.index, tables["participants"]["participant"].to_numpy(), study, ledger
+    )
 
     sessions = pd.DataFrame(columns=["skey", "group_id"])
     log = table_of(study.sessions) if study.sessions is not None else None

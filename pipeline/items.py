@@ -20,7 +20,7 @@ import pandas as pd
 from pipeline.errors import InputError
 from pipeline.instruments import Instrument, ResponseSet
 from pipeline.schemas import ITEM_STATUS
-from pipeline.study import SurveySource
+from pipeline.study import Source, Study, SurveySource
 
 #: the status of one item cell, in the order of its small-integer code
 ANSWERED, NOT_ANSWERED, MISSING_CODE, OUT_OF_RANGE, UNRECOGNISED = range(len(ITEM_STATUS))
@@ -62,6 +62,17 @@ def item_columns(survey: SurveySource, instruments: dict[str, Instrument]) -> di
     if problems:
         raise InputError(f"survey {survey.file} in study.yaml: " + "; ".join(problems))
     return out
+
+
+def data_columns(study: Study, role: str, source: Source, instruments: dict[str, Instrument]) -> frozenset[str]:
+    """The export columns of a source besides its mapped fields: a survey's items, the roster's covariates.
+
+    Every column of a file must be declared (:func:`pipeline.readers.check_declared_columns`);
+    these are the ones declared by the instrument mapping (``items:``) or by ``covariates:``.
+    """
+    if role == "survey" and isinstance(source, SurveySource):
+        return frozenset(c for m in item_columns(source, instruments).values() for c in m.values())
+    return study.covariate_columns(role)
 
 
 def pattern_problem(pattern: str) -> str | None:

@@ -351,8 +351,29 @@ class Careless(pa.DataFrameModel):
         strict = True
 
 
+class Covariates(pa.DataFrameModel):
+    """covariates.parquet: one row per participant and baseline covariate declared in study.yaml."""
+
+    participant: Series[pd.StringDtype] = pa.Field(description="participant " + PSEUDONYM)
+    covariate: Series[pd.StringDtype] = pa.Field(
+        description="covariate name", metadata=_meta(levels="study.yaml `covariates`")
+    )
+    value: Series[float] = pa.Field(
+        nullable=True, description="numeric covariate, or 1/0 for a binary one (true/false); empty if unknown"
+    )
+    level: Series[pd.StringDtype] = pa.Field(
+        nullable=True, description="level of a categorical covariate; empty if unknown or not categorical",
+        metadata=_meta(levels="study.yaml `covariates.<name>.values`"),
+    )
+
+    class Config:
+        strict = True
+        unique = ["participant", "covariate"]
+
+
 CLEAN_TABLES: dict[str, type[pa.DataFrameModel]] = {
     "participants": Participants,
+    "covariates": Covariates,
     "groups": Groups,
     "sessions": Sessions,
     "attendance": Attendance,

@@ -11,6 +11,7 @@ somewhere, so that no unexpected column (an identifier, say) slips through unnot
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -183,6 +184,50 @@ class DesignInfo(_Strict):
     ratings: dict[Literal["coach_quality", "structure", "safety"], str] = Field(default_factory=dict)
 
 
+#: names a covariate may not take: the columns the analyses put beside the covariates
+RESERVED_COVARIATE_NAMES = frozenset(
+    {"participant", "programme", "arm", "group", "coach", "format", "wave", "pre", "post", "change", "treated",
+     "weight", "score", "time", "short", "long", "months", "start_date", "end_date"}
+)
+
+
+class Covariate(Label):
+    """A baseline characteristic read from the roster (training year, age, earlier treatment ...).
+
+    ``numeric`` values are numbers (``range`` optional: values outside are set missing);
+    ``binary`` ones are coded by ``values: {"true": [...], "false": [...]}``; ``categorical``
+    ones by ``values: {level: [spellings], ...}``, the first level the reference.  A value the
+    coding does not know is set missing and reported; the participant stays in the study.
+    """
+
+    #: the roster column the covariate is read from
+    column: str = Field(min_length=1)
+    kind: Literal["numeric", "binary", "categorical"]
+    range: tuple[float, float] | None = None
+    values: dict[str, list[str | int]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _coding_fits_kind(self) -> Covariate:
+        if self.kind == "numeric" and self.values:
+            raise ValueError("a numeric covariate has no `values:` (give `range: [low, high]` if you like)")
+        if self.kind != "numeric" and self.range is not None:
+            raise ValueError(f"`range:` is for numeric covariates; a {self.kind} one lists its `values:`")
+        if self.kind == "binary" and set(self.values) != {"true", "false"}:
+            raise ValueError('a binary covariate needs `values: {"true": [spellings], "false": [spellings]}`')
+        if self.kind == "categorical" and len(self.values) < 2:
+            raise ValueError("a categorical covariate needs `values:` with at least two levels (level: [spellings])")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"`range:` must be [low, high] with low < high, not {list(self.range)}")
+        return self
+
+    @property
+    def levels(self) -> list[str]:
+        """The coded levels in order (binary: ``false``, ``true``); none for a numeric covariate."""
+        if self.kind == "binary":
+            return ["false", "true"]
+        return list(self.values)
+
+
 ARM_LABELS = {
     "intervisie": Label(label_nl="intervisie", label_en="intervisie"),
     "comparison": Label(label_nl="vergelijkingsgroep", label_en="comparison group"),
@@ -202,6 +247,8 @@ class Study(_Strict):
     arms: dict[Literal["intervisie", "comparison"], Label] = Field(default_factory=lambda: dict(ARM_LABELS))
     design: DesignInfo = DesignInfo()
     outcomes: Outcomes | None = None
+    #: baseline covariates read from the roster (name -> column, kind, labels, coding)
+    covariates: dict[str, Covariate] = Field(default_factory=dict)
     #: answers that mean "no answer" in every export of the study (added to the instruments' own)
     missing_codes: list[str | int] = Field(default_factory=list)
     roster: Source
@@ -249,6 +296,31 @@ class Study(_Strict):
                 )
             seen[where] = role
         return self
+
+    @model_validator(mode="after")
+    def _covariate_columns(self) -> Study:
+        roster = self.roster
+        taken = {c: f"roster.columns.{f}" for f, c in roster.columns.items()}
+        taken |= {c: "roster.identifier_columns" for c in roster.identifier_columns}
+        taken |= {c: "roster.free_text_columns" for c in roster.free_text_columns}
+        taken |= {c: "roster.ignore_columns" for c in roster.ignore_columns}
+        seen: dict[str, str] = {}
+        for name, cov in self.covariates.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in RESERVED_COVARIATE_NAMES:
+                raise ValueError(
+                    f"covariate '{name}': a covariate name is lower case letters, digits and _ and is not one of "
+                    f"{sorted(RESERVED_COVARIATE_NAMES)}"
+                )
+            if cov.column in taken:
+                raise ValueError(f"covariate '{name}': roster column {cov.column!r} is already {taken[cov.column]}")
+            if cov.column in seen:
+                raise ValueError(f"covariates '{seen[cov.column]}' and '{name}' both read roster column {cov.column!r}")
+            seen[cov.column] = name
+        return self
+
+    def covariate_columns(self, role: str) -> frozenset[str]:
+        """The export columns a source of ``role`` holds for the covariates (only the roster has any)."""
+        return frozenset(c.column for c in self.covariates.values()) if role == "roster" else frozenset()
 
     @property
     def session_scope(self) -> Literal["study", "group"]:

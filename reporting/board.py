@@ -17,7 +17,7 @@ from reporting import populations as P
 from reporting.effects import Effect, long_term_effect, needed_sizes, short_term_effect
 from reporting.publish import Publication, publication
 from reporting.results import Results, absent, beneficial, reading
-from reporting.texts import join_words, outcome_name, pick, programmes_phrase, short_months, wave_months
+from reporting.texts import adjusted_for, join_words, outcome_name, pick, programmes_phrase, short_months, wave_months
 
 
 def _l(nl: str, en: str, lang: str) -> str:
@@ -33,7 +33,8 @@ def estimate_text(effect: Effect, lang: str, *, symbol: str = "g", pub: Publicat
         return fmt.HIDDEN
     value, ci = fmt.num(effect.estimate, 2, lang), fmt.ci(effect.low, effect.high, 2, lang)
     if pub is not None:
-        numbers = pub.statistic(f"{value} SD {ci}" if symbol == "SD" else f"{value} {ci}", *effect.pops)
+        text = fmt.HIDDEN if effect.hidden else f"{value} SD {ci}" if symbol == "SD" else f"{value} {ci}"
+        numbers = pub.statistic(text, *effect.pops)
         return numbers if symbol == "SD" else f"{symbol} = {numbers}"
     return f"{value} SD {ci}" if symbol == "SD" else f"{symbol} = {value} {ci}"
 
@@ -75,6 +76,7 @@ def heading(key: str, lang: str) -> str:
     headings = {
         "answer": ("Het antwoord", "The answer"),
         "effects": ("De effecten in één tabel", "The effects in one table"),
+        "differences": ("De verschillen tussen de groepen in één tabel", "The differences between the groups in one table"),
         "changes": ("De veranderingen in één tabel", "The changes in one table"),
         "trajectories": ("Verloop over de tijd", "Over time"),
         "programmes": ("Per programma", "By programme"),
@@ -92,6 +94,8 @@ def _lead(design: Design, shorts: list[Effect], longs: list[Effect], lang: str) 
     verdicts = {e.outcome: beneficial(e.estimate, e.low, e.high, e.better_higher) for e in shorts if not e.hidden}
     good = [outcome_name(design, o, lang) for o, v in verdicts.items() if v is True]
     bad = [outcome_name(design, o, lang) for o, v in verdicts.items() if v is False]
+    if design.has_comparison and not design.randomised:
+        return _associated(shorts, good, bad, verdicts, horizon, lang) + _long_clause(design, longs, lang, between=True)
     if design.has_comparison:
         if verdicts and len(good) == len(verdicts):
             lead = _l(f"**Ja: intervisie helpt.** Op de hoofduitkomsten gaan deelnemers er in de eerste {horizon} duidelijk "
@@ -131,6 +135,72 @@ def _lead(design: Design, shorts: list[Effect], longs: list[Effect], lang: str) 
     return f"{first} {lead}" + _long_clause(design, longs, lang, between=False)
 
 
+def _associated(shorts: list[Effect], good: list[str], bad: list[str], verdicts: dict, horizon: str, lang: str) -> str:
+    """The lead without random allocation: an association after adjustment, never "intervisie helps"."""
+    adjusted = all(e.adjusted for e in shorts if not e.hidden)
+    after = _l("Na correctie voor verschillen bij de start ", "After adjusting for differences at the start, ", lang) \
+        if adjusted else _l("Zonder correctie voor verschillen bij de start ", "Without adjusting for differences at the start, ",
+                            lang)  # fmt: skip
+    if verdicts and len(good) == len(verdicts):
+        lead = _l(f"**Samenhang gevonden.** {after}gingen deelnemers aan intervisie er op de hoofduitkomsten in de eerste "
+                  f"{horizon} duidelijk meer op vooruit dan de vergelijkingsgroep.",
+                  f"**Associated with improvement.** {after}intervisie participants improved clearly more than the "
+                  f"comparison group on the primary outcomes over the first {horizon}.", lang)  # fmt: skip
+    elif good:
+        lead = _l(f"**Deels**: {after.lower()}hangt deelname aan intervisie samen met meer vooruitgang op een deel van de "
+                  f"hoofduitkomsten ({join_words(good, 'nl')}).",
+                  f"**In part**: {after.lower()}taking part in intervisie is associated with more improvement on some of "
+                  f"the primary outcomes ({join_words(good, 'en')}).", lang)  # fmt: skip
+    elif bad:
+        lead = _l(f"**Let op**: {after.lower()}ging de intervisiegroep er op {join_words(bad, 'nl')} minder op vooruit dan "
+                  "de vergelijkingsgroep.",
+                  f"**Note**: {after.lower()}the intervisie group did worse than the comparison group on "
+                  f"{join_words(bad, 'en')}.", lang)  # fmt: skip
+    else:
+        lead = _l(f"**Geen duidelijke samenhang**: {after.lower()}verschilt de verandering op de hoofduitkomsten niet "
+                  "duidelijk tussen de groepen.",
+                  f"**No clear association**: {after.lower()}change on the primary outcomes did not differ clearly between "
+                  "the groups.", lang)  # fmt: skip
+    return lead + _l(" Deelnemers kozen zelf (of werden gekozen), dus dit toont niet dat intervisie de oorzaak is.",
+                     " Participants were not allocated at random, so this does not show that intervisie is the cause.",
+                     lang)  # fmt: skip
+
+
+def evalue_text(shorts: list[Effect], longs: list[Effect], design: Design, lang: str, pub: Publication) -> str:
+    """One plain bullet: how strong an unmeasured confounder would have to be to explain each clear effect away.
+
+    Only adjusted effects whose CI excludes zero are listed (an E-value of an unclear effect says
+    nothing more than the CI); per outcome the E-value of the estimate and, in brackets, of the
+    CI bound nearest zero (VanderWeele & Ding 2017).
+    """
+    def clear(e: Effect | None) -> bool:
+        return e is not None and e.adjusted and not e.hidden and pd.notna(e.evalue) and beneficial(
+            e.estimate, e.low, e.high, e.better_higher) is not None  # fmt: skip
+
+    def pair(e: Effect) -> str:
+        return pub.statistic(f"{fmt.num(e.evalue, 1, lang)} ({fmt.num(e.evalue_ci, 1, lang)})", *e.pops)
+
+    long_by = {e.outcome: e for e in longs}
+    parts = []
+    for short in shorts:
+        later = long_by.get(short.outcome)
+        bits = [pair(short) + _l(f" na {short_months(design, lang)}", f" after {short_months(design, lang)}", lang)] \
+            if clear(short) else []  # fmt: skip
+        if later is not None and clear(later):
+            bits.append(pair(later) + _l(" per jaar daarna", " per year after that", lang))
+        if bits:
+            parts.append(f"{outcome_name(design, short.outcome, lang)} " + _l(" en ", " and ", lang).join(bits))
+    if not parts:
+        return ""
+    return _l(
+        "**Hoe sterk zou een onbekende factor moeten zijn?** Een factor die niet gemeten is, zou zowel de kans op "
+        "deelname als de uitkomst zoveel keer zo sterk moeten beïnvloeden om het verschil helemaal te verklaren "
+        "(E-waarde; tussen haakjes: om het onduidelijk te maken): ",
+        "**How strong would an unmeasured factor have to be?** A factor nobody measured would have to make both "
+        "joining and the outcome this many times as likely to explain the difference away entirely (E-value; in "
+        "brackets: to make it unclear): ", lang) + "; ".join(parts) + "."
+
+
 def _long_clause(design: Design, longs: list[Effect], lang: str, *, between: bool) -> str:
     """What happens after the short-term wave (nothing when the design has no later wave)."""
     shown = [e for e in longs if not e.hidden]
@@ -156,12 +226,11 @@ def answer(res: Results, design: Design, lang: str, pub: Publication | None = No
         return absent(res, "change" if design.has_comparison else "growth", lang,
                       what=("Het effect op de hoofduitkomsten", "The effect on the primary outcomes"))  # fmt: skip
     horizon = short_months(design, lang)
-    symbol = "g" if design.has_comparison else "SD"
     bullets = []
     long_by = {e.outcome: e for e in longs}
     for effect in shorts:
         text = f"**{outcome_name(design, effect.outcome, lang)}**: " + _l("na", "after", lang) + f" {horizon}: " + (
-            f"{effect_reading(effect, lang)} ({estimate_text(effect, lang, symbol=symbol, pub=pub)})")
+            f"{effect_reading(effect, lang)} ({estimate_text(effect, lang, symbol=_symbol(design, effect), pub=pub)})")
         if design.long_term:
             later = long_by.get(effect.outcome)
             if later is not None:
@@ -171,10 +240,17 @@ def answer(res: Results, design: Design, lang: str, pub: Publication | None = No
                 text += _l("; de verandering daarna is niet geschat", "; the change after that was not estimated", lang)
         bullets.append(text + ".")
     bullets += [w for e in shorts if e.wide and (w := too_small(res, design, e, lang, pub))]
+    confounder = evalue_text(shorts, longs, design, lang, pub)
+    bullets += [confounder] if confounder else []
     who = for_whom(res, design, lang)
     if who:
         bullets.append(who)
     return _lead(design, shorts, longs, lang) + "\n\n" + "\n".join(f"- {b}" for b in bullets) + "\n"
+
+
+def _symbol(design: Design, effect: Effect) -> str:
+    """How an effect is printed: Hedges' g for the plain difference between arms, else in baseline SD units."""
+    return "g" if design.has_comparison and not effect.adjusted else "SD"
 
 
 def too_small(res: Results, design: Design, effect: Effect, lang: str, pub: Publication | None = None) -> str:
@@ -306,13 +382,18 @@ def caveats(design: Design, lang: str, *, min_cell: int = 5) -> str:
     elif design.assignment in assignment:
         parts.append(pick(assignment[design.assignment], lang))
     else:
+        measured = adjusted_for(design, lang)
         parts.append(_l(
-            "Deelnemers zijn niet door loting aan intervisie toegewezen. Het effect is gemeten als verschil in "
-            "verandering tussen de groepen, zodat verschillen bij de start niet meetellen, maar groepen kunnen om "
-            "andere redenen verschillend veranderen.",
-            "Participants were not allocated to intervisie at random. The effect is measured as the difference in "
-            "change between the groups, so differences at baseline do not count, but groups may change differently "
-            "for other reasons.", lang))  # fmt: skip
+            "Deelnemers zijn niet door loting aan intervisie toegewezen: wie meedoet, kan bij de start al anders zijn "
+            f"(bijvoorbeeld meer klachten hebben, die vanzelf wat afnemen). Daarom zijn de groepen vergeleken na "
+            f"correctie voor {measured} (wegingen en regressie, methodenbijlage). Verschillen in wat niet gemeten is, "
+            "zoals motivatie of steun thuis, kunnen het verschil nog steeds verklaren; de uitkomsten tonen samenhang, "
+            "geen bewezen effect.",
+            "Participants were not allocated to intervisie at random: those who join may differ at the start (for "
+            "example have more complaints, which ease somewhat by themselves). The groups were therefore compared after "
+            f"adjusting for {measured} (weighting and regression, methods appendix). Differences in what was not "
+            "measured, such as motivation or support at home, may still explain the difference; the results show an "
+            "association, not a proven effect.", lang))  # fmt: skip
     parts.append(_l("Alle uitkomsten zijn zelfrapportage.", "All outcomes are self-reported.", lang))
     primary = join_words([outcome_name(design, o, lang) for o in design.primary], lang)
     if design.secondary:

@@ -21,6 +21,7 @@ from reporting.effects import Effect, effect_term, long_term_effect, short_term_
 from reporting.publish import Publication, publication
 from reporting.results import Results, absent
 from reporting.texts import (
+    adjusted_for,
     arm_name,
     factor_name,
     join_words,
@@ -34,10 +35,18 @@ from reporting.texts import (
 COLOURS = {"intervisie": "#1b6ca8", "comparison": "#b5651d"}
 
 
+def _effects_key(design: Design) -> str:
+    """The heading of the effects table: effects after random allocation, differences otherwise."""
+    if not design.has_comparison:
+        return "changes"
+    return "effects" if design.randomised else "differences"
+
+
 def _cell(effect: Effect | None, lang: str, pub: Publication) -> str:
     if effect is None:
         return fmt.NONE
-    return pub.statistic(f"{fmt.num(effect.estimate, 2, lang)} {fmt.ci(effect.low, effect.high, 2, lang)}", *effect.pops)
+    text = f"{fmt.num(effect.estimate, 2, lang)} {fmt.ci(effect.low, effect.high, 2, lang)}"
+    return pub.statistic(fmt.HIDDEN if effect.hidden else text, *effect.pops)
 
 
 def lower_better_note(design: Design, outcomes: list[str], lang: str) -> str:
@@ -64,9 +73,21 @@ def effects_table(res: Results, design: Design, lang: str, pub: Publication | No
             row += [_cell(long, lang, pub), effect_reading(long, lang)]
         rows.append(row)
     if not rows:
-        return heading("effects" if design.has_comparison else "changes", lang) + absent(
+        return heading(_effects_key(design), lang) + absent(
             res, "growth", lang, what=("De tabel van effecten", "The table of effects"))
-    if design.has_comparison:
+    if design.has_comparison and not design.randomised:
+        first = _l(f"Na {horizon}: SD [95%-BI]", f"After {horizon}: SD [95% CI]", lang)
+        caption = _l("Verschil tussen intervisie en vergelijkingsgroep, gecorrigeerd voor verschillen bij de start "
+                     f"(weging en regressie op {adjusted_for(design, 'nl')}), in "
+                     "standaarddeviaties bij de start (0,2 klein, 0,5 middelgroot, 0,8 groot). Dit is samenhang, geen "
+                     "bewezen effect: deelnemers zijn niet door loting ingedeeld.",
+                     "Difference between intervisie and the comparison group, adjusted for differences at the start "
+                     f"(weighting and regression on {adjusted_for(design, 'en')}), "
+                     "in baseline standard deviations (0.2 small, 0.5 medium, 0.8 large). This is an association, not a "
+                     "proven effect: participants were not allocated at random.", lang)  # fmt: skip
+        later = _l(f" Per jaar: extra verandering per jaar na de eerste {horizon}, in standaarddeviaties bij de start.",
+                   f" Per year: extra change per year after the first {horizon}, in baseline standard deviations.", lang)  # fmt: skip
+    elif design.has_comparison:
         first = _l(f"Na {horizon}: g [95%-BI]", f"After {horizon}: g [95% CI]", lang)
         caption = _l("Verschil tussen intervisie en vergelijkingsgroep. g: verschil in verandering in standaarddeviaties "
                      "(Hedges' g; 0,2 klein, 0,5 middelgroot, 0,8 groot).",
@@ -91,7 +112,7 @@ def effects_table(res: Results, design: Design, lang: str, pub: Publication | No
     if design.long_term:
         header += [_l("Per jaar daarna (SD) [95%-BI]", "Per year after (SD) [95% CI]", lang), _l("Lezing", "Reading", lang)]
         align, widths = align + "rl", [*widths, 20, 26]
-    return heading("effects" if design.has_comparison else "changes", lang) + fmt.table(
+    return heading(_effects_key(design), lang) + fmt.table(
         header, rows, align=align, widths=widths, caption=caption.strip())
 
 
@@ -124,7 +145,11 @@ def by_programme(res: Results, design: Design, lang: str, pub: Publication | Non
                   f"n {arm_name(design, arms[0], lang)}", f"n {arm_name(design, arms[1], lang)}",
                   _l("g [95%-BI]", "g [95% CI]", lang)]  # fmt: skip
         caption = _l(f"Effect na {horizon} per programma (Hedges' g). ", f"Effect after {horizon} by programme (Hedges' g). ",
-                     lang) + hidden_note  # fmt: skip
+                     lang) if design.randomised else _l(
+            f"Verschil in verandering na {horizon} per programma (Hedges' g, niet gecorrigeerd voor verschillen bij de "
+            "start). ", f"Difference in change after {horizon} by programme (Hedges' g, not adjusted for differences at "
+            "the start). ", lang)  # fmt: skip
+        caption += hidden_note
         return heading("programmes", lang) + fmt.table(header, rows, align="llrrr", widths=[30, 26, 12, 12, 22],
                                                        caption=caption)  # fmt: skip
     table = res.usable("change", "within_change", ("outcome", "arm", "programme", "n", "g_av"))
@@ -289,9 +314,13 @@ def drivers(res: Results, design: Design, lang: str, *, top: int = 8) -> str:
 def multiplicity(res: Results, design: Design, lang: str) -> str:
     """One sentence: which short-term effects (or changes) hold after correction for multiple testing."""
     table = res.usable("sensitivity", "multiplicity", ("term", "family", "reject", "outcome"))
-    if table is None:
+    adjusted = res.usable("change", "adjusted", ("outcome", "family", "reject", "p_adj"))
+    if design.has_comparison and not design.randomised and adjusted is not None:
+        part = adjusted[adjusted["p_adj"].notna()]  # the primary estimate without random allocation
+    elif table is None:
         return ""
-    part = table[table["term"] == effect_term(design, "short")]
+    else:
+        part = table[table["term"] == effect_term(design, "short")]
     if part.empty:
         return ""
     primary, secondary = part[part["family"] == "primary"], part[part["family"] != "primary"]
@@ -299,7 +328,8 @@ def multiplicity(res: Results, design: Design, lang: str) -> str:
     n_sec, k_sec = len(secondary), int(secondary["reject"].astype(bool).sum())
     names = ", ".join(held) if held else _l("geen", "none", lang)
     horizon = short_months(design, lang)
-    what = _l("effecten", "effects", lang) if design.has_comparison else _l("veranderingen", "changes", lang)
+    what = _l("veranderingen", "changes", lang) if not design.has_comparison else _l("effecten", "effects", lang) if \
+        design.randomised else _l("verschillen", "differences", lang)
     text = _l(f"Na correctie voor meervoudig toetsen houden de {what} na {horizon} stand voor de hoofduitkomsten: "
               f"{names} ({len(held)} van {len(primary)})",
               f"After correction for multiple testing the {what} after {horizon} hold for the primary outcomes: "

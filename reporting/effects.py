@@ -52,6 +52,11 @@ class Effect:
     between: bool = False
     #: the populations the effect is about (print it with ``pub.statistic(text, *pops)``)
     pops: tuple = ()
+    #: adjusted for how people came in (propensity weights + ANCOVA; ``change/adjusted.csv``)
+    adjusted: bool = False
+    #: E-values of the estimate and of its CI bound nearest the null (VanderWeele & Ding 2017)
+    evalue: float = float("nan")
+    evalue_ci: float = float("nan")
 
     @property
     def wide(self) -> bool:
@@ -68,6 +73,10 @@ def short_term_effect(res: Results, design: Design, outcome: str, pub: Publicati
     ``pub`` decides whether it may be shown (default: the publication of every document, built here).
     """
     better = higher_is_better(design, outcome)
+    if design.has_comparison and not design.randomised:
+        adjusted = adjusted_effect(res, design, outcome, pub)
+        if adjusted is not None:
+            return adjusted
     if design.has_comparison:
         table = res.usable("change", "between_arms", ("outcome", "programme", "level_a", "level_b", "g", "ci95_low",
                                                       "ci95_high"))  # fmt: skip
@@ -84,6 +93,27 @@ def short_term_effect(res: Results, design: Design, outcome: str, pub: Publicati
     return _growth_effect(res, design, outcome, "short", pub)
 
 
+def adjusted_effect(res: Results, design: Design, outcome: str, pub: Publication | None = None) -> Effect | None:
+    """The baseline-adjusted, weighted short-term difference between arms in baseline SD units, or None.
+
+    Read from ``change/adjusted.csv`` (the change stage); None when the row is absent or its
+    estimate could not be made (then the unadjusted difference is all there is).
+    """
+    table = res.usable("change", "adjusted", ("outcome", "std_estimate", "std_ci95_low", "std_ci95_high"))
+    if table is None:
+        return None
+    hit = table[table["outcome"] == outcome]
+    if hit.empty or pd.isna(hit["std_estimate"].iloc[0]):
+        return None
+    r = hit.iloc[0]
+    pops = tuple(P.changed(res, design, outcome, arm, "all") for arm in ("intervisie", "comparison"))
+    pub = publication(res, design, pub)
+    std = (r["std_estimate"], r["std_ci95_low"], r["std_ci95_high"])
+    return Effect(outcome, *std, *std, higher_is_better(design, outcome), hidden=not pub.shown(*pops),
+                  n=r.get("n_a", float("nan")), between=True, pops=pops, adjusted=True,
+                  evalue=float(r.get("evalue", float("nan"))), evalue_ci=float(r.get("evalue_ci", float("nan"))))  # fmt: skip
+
+
 def long_term_effect(res: Results, design: Design, outcome: str, pub: Publication | None = None) -> Effect | None:
     """The yearly change after the short-term wave (between arms, or within intervisie), or None.
 
@@ -91,6 +121,10 @@ def long_term_effect(res: Results, design: Design, outcome: str, pub: Publicatio
     """
     if not design.long_term:
         return None
+    if design.has_comparison and not design.randomised:
+        adjusted = _growth_effect(res, design, outcome, "long", pub, table="adjusted_effects")
+        if adjusted is not None:
+            return adjusted
     return _growth_effect(res, design, outcome, "long", pub)
 
 
@@ -99,17 +133,27 @@ def effect_term(design: Design, horizon: str) -> str:
     return f"{horizon}:armintervisie" if design.has_comparison else horizon
 
 
-def _growth_effect(res: Results, design: Design, outcome: str, horizon: str, pub: Publication | None) -> Effect | None:
-    effects = res.usable("growth", "effects", ("outcome", "term", "estimate"))
+def _growth_effect(res: Results, design: Design, outcome: str, horizon: str, pub: Publication | None,
+                   table: str = "effects") -> Effect | None:  # fmt: skip
+    """A growth-model term in baseline SD units; ``table="adjusted_effects"``: the weighted, covariate-adjusted model.
+
+    The adjusted model leaves out those without a baseline score (they have no propensity
+    weight): it is shown only when the model's population may be and it holds ``min_cell`` people.
+    """
+    effects = res.usable("growth", table, ("outcome", "term", "estimate"))
     row = effect_row(effects, outcome, effect_term(design, horizon))
-    if row is None:
+    if row is None or pd.isna(row.get("std_estimate", float("nan"))):
         return None
     std = [row.get(c, float("nan")) for c in ("std_estimate", "std_ci95_low", "std_ci95_high")]
     pops = (P.model(outcome),)
     pub = publication(res, design, pub)
+    n = row.get("n", float("nan"))
+    adjusted = table == "adjusted_effects"
+    hidden = not pub.shown(*pops) or (adjusted and not n >= res.min_cell)
     return Effect(outcome, std[0], std[1], std[2], std[0], std[1], std[2], higher_is_better(design, outcome),
-                  hidden=not pub.shown(*pops), n=row.get("n", float("nan")), between=design.has_comparison,
-                  pops=pops)  # fmt: skip
+                  hidden=hidden, n=n, between=design.has_comparison, pops=pops, adjusted=adjusted,
+                  evalue=float(row.get("evalue", float("nan"))) if adjusted else float("nan"),
+                  evalue_ci=float(row.get("evalue_ci", float("nan"))) if adjusted else float("nan"))  # fmt: skip
 
 
 def needed_sizes(res: Results, outcome: str, horizon: str = "short") -> pd.DataFrame | None:

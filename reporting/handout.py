@@ -3,7 +3,8 @@
 Each function returns Pandoc markdown for one section of ``reports/handout.qmd`` (Dutch by
 default), read from finished results and named from the study's design: ranked implementation
 factors and the Cox model of leaving, reliability and responsiveness per instrument, and the
-sample sizes the study's own variance estimates imply (``results/power``).  A section whose
+sample sizes the study's own variance estimates imply (``results/power``) and the designs the
+simulation of studies like it recommends (``results/plan``).  A section whose
 results are absent prints one sentence instead.
 """
 
@@ -267,6 +268,61 @@ def sample_sizes(res: Results, design: Design, lang: str, pub: Publication | Non
     )  # fmt: skip
 
 
+def _design_words(groups: int, size: int, n_comparison: int, has_comparison: bool, lang: str) -> str:
+    """``12 groepen van 8 per arm`` (balanced arms), ``... en 40 vergelijkingsdeelnemers``, ``12 groepen van 8``."""
+    base = _l(f"{groups} groepen van {size}", f"{groups} groups of {size}", lang)
+    if not has_comparison or n_comparison <= 0:
+        return base
+    if n_comparison == groups * size:
+        return base + _l(" per arm", " per arm", lang)
+    return base + _l(f" en {n_comparison} vergelijkingsdeelnemers", f" and {n_comparison} comparison participants", lang)
+
+
+def simulated_designs(res: Results, design: Design, lang: str, pub: Publication | None = None) -> str:
+    """Per effect size, the smallest simulated design that finds it with the target power (``results/plan``).
+
+    The plan stage simulated studies from this study's own estimates (variances, ICC of change,
+    retention) and fitted the growth model to each; ``handout.csv`` holds, per short-term effect,
+    the smallest design of its grid reaching the target power (or the largest when none does),
+    its simulated power with the Wilson 95% interval and the closed-form power of the same design.
+    The inputs are estimates about both arms, so each number is shown only when the sample-size
+    table's are (:func:`sample_sizes`): each arm provably at least ``min_cell`` people.
+    """
+    columns = ("effect_short", "groups_per_arm", "group_size", "power", "power_low", "power_high",
+               "power_closed_form", "n_comparison", "studies", "target_power", "reached")  # fmt: skip
+    plan = res.usable("plan", "handout", columns)
+    if plan is None:
+        return absent(res, "plan", lang, what=("De simulatie van ontwerpen", "The simulation of designs"))
+    pub = publication(res, design, pub)
+    arms = [P.roster(a.id) for a in design.arms]
+    rows, sentences = [], []
+    for _, r in plan.iterrows():
+        words = _design_words(int(r["groups_per_arm"]), int(r["group_size"]), int(r["n_comparison"]),
+                              design.has_comparison, lang)  # fmt: skip
+        d = fmt.num(r["effect_short"], 2, lang)
+        k = round(float(r["power"]) * 10)
+        interval = f"{fmt.pct(r['power_low'], lang)}-{fmt.pct(r['power_high'], lang)}"
+        numbers = [fmt.pct(r["power"], lang) + f" ({interval})", fmt.pct(r["power_closed_form"], lang)]
+        rows.append([f"d = {d}", words, *(pub.statistic(text, *arms) for text in numbers)])
+        if bool(r["reached"]) and pub.shown(*arms):
+            sentences.append(_l(f"Met {words} wordt een effect van {d} SD op korte termijn {k} van de 10 keer gevonden.",
+                                f"With {words}, a short-term effect of {d} SD is found {k} times in 10.", lang))  # fmt: skip
+    studies, target = int(plan["studies"].iloc[0]), float(plan["target_power"].iloc[0])
+    table = fmt.table(
+        [_l("Te vinden effect", "Effect to detect", lang), _l("Kleinste ontwerp", "Smallest design", lang),
+         _l("Power, gesimuleerd (95%-BI)", "Power, simulated (95% CI)", lang), _l("Power, formule", "Power, formula", lang)],
+        rows, align="llrr", widths=[18, 40, 26, 16],
+        caption=_l(
+            f"Gesimuleerd: per ontwerp {studies} studies getrokken uit de schattingen van deze studie en elk geanalyseerd "
+            f"met hetzelfde groeimodel; het kleinste ontwerp met power {fmt.pct(target, lang)} (of het grootste "
+            "gesimuleerde als geen ontwerp die haalt). Effect in SD van de verandering tot de kortetermijnmeting; "
+            "de formule is die van de tabel hierboven.",
+            f"Simulated: per design {studies} studies drawn from this study's estimates, each analysed with the same "
+            f"growth model; the smallest design with {fmt.pct(target, lang)} power (or the largest simulated when none "
+            "reaches it). Effects in SDs of the change to the short-term wave; the formula is the table's above.", lang))  # fmt: skip
+    return table + ("\n" + " ".join(sentences) + "\n" if sentences else "")
+
+
 def intro(design: Design, lang: str) -> str:
     """Title (the study's) and the three questions of the round table."""
     return f"# {design.title}\n\n" + _l(
@@ -327,6 +383,15 @@ def needs(res: Results, design: Design, lang: str, pub: Publication | None = Non
            "- **Comparison group**: this study had none, so the change cannot be attributed to intervisie; a next "
            "study needs one.\n", lang)
     )  # fmt: skip
+    if design.has_comparison and not design.randomised:
+        comparison += _l(
+            "- **Loting**: in deze studie kozen deelnemers zelf; de verschillen zijn daarom gecorrigeerd voor wat bij de "
+            "start gemeten is, maar blijven samenhang. Wie wil weten of intervisie werkt, loot groepen (of deelnemers) "
+            "toe en legt vooraf vast wat bij de start gemeten wordt (zoals opleidingsjaar).\n",
+            "- **Allocation**: in this study participants chose themselves; the differences are therefore adjusted for "
+            "what was measured at the start, but remain associations. To learn whether intervisie works, allocate groups "
+            "(or participants) at random and record beforehand what is measured at the start (such as year of "
+            "training).\n", lang)  # fmt: skip
     return waves + _l(
         "- **Instrumenten**: kies de instrumenten die hierboven *betrouwbaar en gevoelig* zijn.\n",
         "- **Instruments**: choose those marked *reliable and responsive* above.\n", lang) + comparison + _l(

@@ -156,3 +156,11 @@ def factor_name(factor: str, level: str, lang: str) -> str:
     else:
         name = factor.replace("_", " ")
     return f"{name} ({pick(LEVELS[level], lang)})" if level in LEVELS else name
+
+
+def adjusted_for(design: Design, lang: str) -> str:
+    """What the adjusted difference between arms accounts for, in words ("the baseline score, the programme and ...")."""
+    parts = [pick(("de beginscore", "the baseline score"), lang)]
+    parts += [pick(("het programma", "the programme"), lang)] if design.several_programmes else []
+    parts += [c.label(lang) for c in design.covariates]
+    return join_words(parts, lang)

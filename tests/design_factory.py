@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from pipeline.design import ARMS, DataAvailable, Design, Named, ScaleInfo, WaveInfo
+from pipeline.design import ARMS, CovariateInfo, DataAvailable, Design, Named, ScaleInfo, WaveInfo
 from pipeline.study import ARM_LABELS
 
 NO_FILES = {"groups": True, "coaches": True, "format": False, "leaving_dates": False, "sessions": False,
@@ -26,6 +26,8 @@ def make_test_design(
     study_id: str = "synthetic",
     title: str = "synthetic study",
     demo: bool = True,
+    assignment: str = "self_selected",
+    covariates: Sequence[CovariateInfo] = (),
 ) -> Design:
     """A design of these waves (id -> months; the first by months is the baseline, the next the short-term
     wave unless ``short_term`` says otherwise), programmes (ids, or id -> (Dutch, English) names), arms and scales.
@@ -44,10 +46,11 @@ def make_test_design(
         short_term=short_term or ordered[1][0],
         programmes=[Named(id=p, label_nl=nl, label_en=en) for p, (nl, en) in names.items()],
         arms=[Named(id=a, label_nl=ARM_LABELS[a].label_nl, label_en=ARM_LABELS[a].label_en) for a in arms],
-        assignment="self_selected",
+        assignment=assignment,
         primary=list(primary),
         secondary=list(secondary),
         scales=dict(scales),
         ratings=dict(sorted((ratings or {}).items())),
         data=DataAvailable(**{**NO_FILES, **(data or {})}),
+        covariates=list(covariates),
     )

@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 R_PACKAGES: tuple[str, ...] = ("lme4", "lmerTest", "jsonlite")
-DEBIAN_PACKAGES = "r-base-core r-cran-lme4 r-cran-lmertest r-cran-pbkrtest r-cran-emmeans r-cran-jsonlite"
+DEBIAN_PACKAGES = "r-base-core r-cran-lme4 r-cran-lmertest r-cran-pbkrtest r-cran-emmeans r-cran-jsonlite r-cran-sandwich r-cran-clubsandwich"
 
 
 @functools.cache

@@ -31,11 +31,13 @@ PROGRAMMES = {
 }
 
 
-def make_design(*, comparison: bool, waves: dict[str, float], programmes: list[str], title: str = "Pilot X") -> Design:
+def make_design(*, comparison: bool, waves: dict[str, float], programmes: list[str], title: str = "Pilot X",
+                assignment: str = "self_selected", covariates: tuple = ()) -> Design:  # fmt: skip
     """A design as the design stage would write it (scales: BRS and CBI primary, GRAS secondary)."""
     return make_test_design(
         waves=waves, programmes={p: PROGRAMMES[p] for p in programmes}, comparison=comparison, scales=SCALES,
         primary=["brs", "cbi_work"], secondary=["gras"], study_id="pilot", title=title, demo=False,
+        assignment=assignment, covariates=covariates,
         wave_label=lambda _w, m: ("Start", "Baseline") if m == 0 else (f"{m:g} maanden", f"{m:g} months"),
     )  # fmt: skip
 

@@ -331,3 +331,28 @@ def test_published_numbers_survive_the_disclosure_audit(design_run: Run) -> None
     report = audit_site(design_run.site)
     assert report.n_cells > 0, f"design '{design_run.name}': no annotated number in the documents"
     assert report.ok, f"design '{design_run.name}': {report.summary()}\n" + "\n".join(f.line() for f in report.findings)
+
+
+def test_the_estimand_and_the_words_follow_how_people_came_in(design_run: Run) -> None:
+    """Without random allocation: an adjusted short-term row per outcome, the arms' balance on every declared
+    covariate, no "intervisie helps" in the board report, and the adjustment explained in the methods appendix."""
+    design_run.require("report")
+    design = load_design(design_run.clean / "design.json")
+    adjusted = pd.read_csv(design_run.results / "change" / "adjusted.csv")
+    balance = pd.read_csv(design_run.results / "change" / "balance.csv")
+    board = visible_text(design_run.site / "board.html")
+    if not design.has_comparison:
+        assert adjusted.empty and balance.empty
+        return
+    assert set(design.primary) <= set(adjusted["outcome"]), f"design '{design_run.name}': no adjusted row"
+    assert adjusted["std_estimate"].notna().all(), adjusted[["outcome", "note"]].to_string()
+    assert (adjusted["primary_estimate"] == (not design.randomised)).all()
+    declared = {c.id for c in design.covariates}
+    names = {str(c).split(": ")[0].removesuffix(" (missing)") for c in balance["covariate"]}
+    assert declared <= names, f"design '{design_run.name}': covariates {declared - names} not balanced"
+    methods = visible_text(design_run.site / "methods.html")
+    if design.randomised:
+        assert "correctie voor verschillen bij de start" not in board and "allocated" in methods
+    else:
+        assert "helpt" not in board and "correctie voor verschillen bij de start" in board
+        assert "How people came in" in methods and "E-value" in methods

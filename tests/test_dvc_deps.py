@@ -35,6 +35,7 @@ COMMAND_MODULES = {
     "analyze sensitivity": ["intervisie.stages.sensitivity"],
     "analyze survival": ["intervisie.stages.survival"],
     "expectations validate": ["pipeline.expectations_run"],
+    "plan": ["intervisie.stages.plan", "intervisie.stages.plan_inputs", "pipeline.plan_file"],
     # the renderer, and the modules the documents' cells import in their Jupyter kernel
     "report": ["reporting.render", "reporting.board", "reporting.handout", "reporting.appendix", "reporting.provenance"],
 }

@@ -122,6 +122,9 @@ def test_moderation_only_with_several_programmes(case: dict) -> None:
     design = case["design"]
     moderation = read(case, "growth", "moderation.csv")
     skipped = read(case, "growth", "skipped.csv")
+    adjusted = skipped["analysis"] == "adjusted long-term effects"  # its own test: test_adjusted_growth.py
+    assert (case["root"] / "growth" / "adjusted_effects.csv").is_file()
+    skipped = skipped[~adjusted]
     assert list(moderation.columns[: len(MODERATION_COLUMNS)]) == MODERATION_COLUMNS
     if design.several_programmes:
         assert list(moderation["outcome"]) == PRIMARY + SECONDARY

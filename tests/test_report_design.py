@@ -138,7 +138,8 @@ def test_handout_names_cox_terms_from_the_design() -> None:
 
 
 def test_two_arm_lead_and_for_whom_follow_the_results(tmp_path: Path) -> None:
-    design = make_design(comparison=True, waves={"t0": 0, "t1": 6, "t2": 18}, programmes=["coschappen", "anios"])
+    design = make_design(comparison=True, waves={"t0": 0, "t1": 6, "t2": 18}, programmes=["coschappen", "anios"],
+                         assignment="randomised")
     root = tmp_path / "results"
     arms = [{"outcome": o, "programme": p, "level_a": "intervisie", "level_b": "comparison", "n_a": na, "n_b": nb,
              "mean_a": 0.2, "mean_b": 0.0, "mean_diff": 0.2, "d": g, "g": g, "ci95_low": g - 0.1, "ci95_high": g + 0.1}

@@ -23,7 +23,7 @@ import yaml
 from pipeline.design import build_design
 from pipeline.errors import InputError
 from pipeline.instruments import load_library
-from pipeline.items import item_columns
+from pipeline.items import data_columns, item_columns
 from pipeline.readers import read_source
 from pipeline.scoring import score
 from pipeline.simulate import MANIFEST, load_config, run, simulate
@@ -221,10 +221,7 @@ def test_files_are_readable_by_the_ingest_readers(small: Path) -> None:
     study = load_study(DEMO / "study.yaml")
     library = load_library(INSTRUMENTS)
     for role, src in study.sources():
-        items = frozenset()
-        if role == "survey":
-            items = frozenset(c for m in item_columns(src, library).values() for c in m.values())
-        table = read_source(small / src.file, src, items)  # raises on undeclared or missing columns
+        table = read_source(small / src.file, src, data_columns(study, role, src, library))  # raises on undeclared or missing columns
         assert len(table.rows) > 0, src.file
 
 
@@ -279,10 +276,7 @@ def test_csv_formats_for_benchmarks(tmp_path: Path) -> None:
     assert not list(out.glob("*.xlsx")) and not list(out.glob("*.sav"))
     library = load_library(INSTRUMENTS)
     for role, src in study.sources():
-        items = frozenset()
-        if role == "survey":
-            items = frozenset(c for m in item_columns(src, library).values() for c in m.values())
-        read_source(out / src.file, src, items)
+        read_source(out / src.file, src, data_columns(study, role, src, library))
     (out / "roster.csv").read_bytes().decode("utf-8")
     with pytest.raises(InputError):
         run(tmp_path / "simulation.yaml", INSTRUMENTS, tmp_path, n_participants=60, formats="csv")

@@ -32,6 +32,10 @@ tested against R (``tests/test_mixed.py``):
 - :func:`fit_with_fallback` -- tries random-effect structures from most to least complex and
   records why each was rejected, so results say which structure was used and why.
 
+Every fit takes optional observation weights with lme4's meaning (``lmer(..., weights = w)``:
+precision weights, residual variance :math:`\sigma^2 / w_i`; tested against lme4 + lmerTest
+in ``tests/test_mixed_weights.py``).
+
 Nothing is hidden: singular fits, convergence problems and engine warnings go to
 ``messages_`` and to the ``analyses.mixed`` logger.
 
@@ -149,6 +153,7 @@ def fit_with_fallback(
     reml: bool = True,
     df_method: str = "satterthwaite",
     accept_singular: bool = False,
+    weights: str | pd.Series | Sequence[float] | None = None,
 ) -> tuple[MixedModel, pd.DataFrame]:
     """Fit random-effect structures from most to least complex; keep the first acceptable one.
 
@@ -166,6 +171,8 @@ def fit_with_fallback(
     data : DataFrame
     reml, df_method : see :class:`MixedModel`.
     accept_singular : bool, default False
+    weights : str, Series or array-like, optional
+        Prior (precision) weights, as :meth:`MixedModel.fit` (lme4's ``weights``).
 
     Returns
     -------
@@ -192,7 +199,7 @@ def fit_with_fallback(
             rows.append({"formula": formula, "status": "not tried", "reason": "a more complex structure was accepted"})
             continue
         try:
-            model = MixedModel(formula, reml=reml, df_method=df_method).fit(data)
+            model = MixedModel(formula, reml=reml, df_method=df_method).fit(data, weights=weights)
         except Exception as exc:  # record any failure of this structure and move on
             rows.append({"formula": formula, "status": "error", "reason": f"{type(exc).__name__}: {exc}"})
             logger.warning("%s: fit failed: %s: %s", formula, type(exc).__name__, exc)

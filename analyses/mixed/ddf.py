@@ -18,6 +18,9 @@ Satterthwaite (lmerTest 3.1, Kuznetsova, Brockhoff & Christensen 2017)
     Richardson-extrapolated central differences (numDeriv's ``hessian`` and ``jacobian`` with
     their default settings) and :math:`H^{-1}` is the Moore-Penrose inverse over eigenvalues
     above 1e-8. Each deviance evaluation is one sparse Cholesky factorisation in the engine.
+    With prior weights the engine's products are weighted (:math:`X'WX`, ...); the deviance
+    here omits lme4's constant :math:`-\sum\log w_i`, as lmerTest's ``devfun_vp`` does (a
+    constant changes neither :math:`H` nor the df).
 
 Kenward-Roger (pbkrtest 0.5, Kenward & Roger 1997; Halekoh & Højsgaard 2014)
     The covariance of :math:`\hat\beta` is inflated for the uncertainty of the variance
@@ -358,6 +361,8 @@ def kenward_roger(result: Any) -> KenwardRoger:
     """
     if not result.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")
+    if not np.all(np.asarray(result.matrices.weights) == 1.0):
+        raise ValueError("Kenward-Roger's method is not available for a weighted fit: use Satterthwaite's df")
     X = np.asarray(result.matrices.X, dtype=np.float64)
     Z = sparse.csc_matrix(result.matrices.Z)
     n = X.shape[0]

@@ -61,6 +61,13 @@ class MixedModel:
     singular_tol : float, default 1e-4
         lme4's ``isSingular`` tolerance on the relative standard deviations :math:`\theta`.
 
+    Observation weights (``fit(data, weights=...)``) are lme4's prior weights: precision weights,
+    :math:`\operatorname{Var}(\varepsilon_i) = \sigma^2 / w_i`. As in lme4 the rows of
+    :math:`X`, :math:`Z` and :math:`y` are multiplied by :math:`\sqrt{w_i}` and the deviance
+    gains :math:`-\sum_i \log w_i` (so the log-likelihood gains :math:`+\tfrac12\sum_i\log w_i`);
+    fixed effects, their covariance, the variance components and Satterthwaite's df are those of
+    ``lmerTest::lmer(..., weights = w)``. Kenward-Roger is not available with weights.
+
     Attributes
     ----------
     fixed_ : DataFrame
@@ -74,6 +81,8 @@ class MixedModel:
     n_obs_ : int
     n_groups_ : dict of str to int
         Levels per grouping factor (``group:participant`` for participants within groups).
+    weights_ : ndarray or None
+        The prior weights of the fitted rows (None: unweighted).
     singular_ : bool
         lme4's ``isSingular``.
     converged_ : bool
@@ -117,7 +126,9 @@ class MixedModel:
         return f"MixedModel({self.formula!r}, reml={self.reml}, df_method={self.df_method!r}) [{state}]"
 
     # ------------------------------------------------------------------ fitting
-    def _model_frame(self, data: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    def _model_frame(
+        self, data: pd.DataFrame, weights: Any = None
+    ) -> tuple[pd.DataFrame, list[str], NDArray[np.float64] | None]:
         if not isinstance(data, pd.DataFrame):
             raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         needed = self.parsed.variables
@@ -127,13 +138,20 @@ class MixedModel:
                 f"data is missing column(s) {', '.join(map(repr, missing))} needed by formula {self.formula!r}"
             )
         frame = data[needed].copy()
+        w = None if weights is None else _weights_column(data, weights)
         messages = []
         incomplete = frame.isna().any(axis=1)
+        if w is not None:
+            incomplete = incomplete | w.isna().to_numpy()
         if incomplete.any():
             counts = frame.isna().sum()
+            if w is not None:
+                counts["(weights)"] = int(w.isna().sum())
             detail = ", ".join(f"{c}: {n}" for c, n in counts[counts > 0].items())
             messages.append(f"{int(incomplete.sum())} of {len(frame)} rows dropped for missing values ({detail})")
             frame = frame.loc[~incomplete]
+            if w is not None:
+                w = w.loc[~incomplete.to_numpy()]
         if frame.empty:
             raise ValueError(f"no complete rows for formula {self.formula!r}")
         if not pd.api.types.is_numeric_dtype(frame[self.parsed.response]) or pd.api.types.is_bool_dtype(
@@ -143,27 +161,42 @@ class MixedModel:
         for col in frame.columns:
             if isinstance(frame[col].dtype, pd.CategoricalDtype):
                 frame[col] = frame[col].cat.remove_unused_categories()
-        return frame.reset_index(drop=True), messages
+        values = None if w is None else w.to_numpy(dtype=np.float64)
+        return frame.reset_index(drop=True), messages, values
 
-    def fit(self, data: pd.DataFrame) -> MixedModel:
+    def fit(self, data: pd.DataFrame, weights: str | pd.Series | Sequence[float] | None = None) -> MixedModel:
         """Fit the model to long-format ``data`` (one row per observation); returns ``self``.
 
-        Rows with a missing value in any variable of the formula are dropped and counted in
-        ``messages_`` (R's ``na.omit``).
+        Rows with a missing value in any variable of the formula (or a missing weight) are
+        dropped and counted in ``messages_`` (R's ``na.omit``).
+
+        Parameters
+        ----------
+        data : DataFrame
+        weights : str, Series or array-like, optional
+            Prior (precision) weights, as ``lmer(..., weights = w)``: the name of a column of
+            ``data``, a Series aligned on ``data``'s index, or one value per row of ``data``.
+            Each must be finite and > 0 (or missing: the row is dropped). None: unweighted.
 
         Raises
         ------
         ValueError
             If ``data`` is not a DataFrame, lacks a column of the formula, has no complete row or
-            a non-numeric response.
+            a non-numeric response; if ``weights`` do not match ``data`` or a weight is not a
+            finite positive number; if Kenward-Roger df are asked for a weighted fit.
         """
         import mixedlm
 
-        frame, messages = self._model_frame(data)
+        if weights is not None and self.df_method == "kenward-roger":
+            raise ValueError("Kenward-Roger df are not available for a weighted fit: use df_method='satterthwaite'")
+        frame, messages, w = self._model_frame(data, weights)
         printed = io.StringIO()  # the engine prints some checks (lme4's "message" level): keep them
         with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed):
             warnings.simplefilter("always")
-            result = mixedlm.lmer(self.parsed.engine_formula(), frame, REML=self.reml)
+            if w is None:
+                result = mixedlm.lmer(self.parsed.engine_formula(), frame, REML=self.reml)
+            else:
+                result = mixedlm.lmer(self.parsed.engine_formula(), frame, REML=self.reml, weights=w)
         engine_notes = [str(w.message) for w in caught] + printed.getvalue().splitlines()
         for note in engine_notes:
             text = f"engine: {note.strip()}"
@@ -177,6 +210,7 @@ class MixedModel:
                 + ", ".join(self._r_name_with(n, result) for n in dropped)
             )
         self.result_ = result
+        self.weights_ = w
         self._frame_summary = _frame_summary(frame, self.parsed, result)
         singular = singular_components(result, self.singular_tol)
         self.singular_ = bool(singular)
@@ -300,6 +334,43 @@ class MixedModel:
         out = grid.reset_index(drop=True)
         out = out.assign(estimate=est, std_error=se, df=df, ci95_low=est - half, ci95_high=est + half)
         return out
+
+
+def _weights_column(data: pd.DataFrame, weights: Any) -> pd.Series:
+    """The prior weights as a float Series on ``data``'s index; a clear error for anything else."""
+    if isinstance(weights, str):
+        if weights not in data.columns:
+            raise ValueError(f"weights: data has no column {weights!r}")
+        w = data[weights]
+        where = f"weights column {weights!r}"
+    elif isinstance(weights, pd.Series):
+        if not weights.index.equals(data.index):
+            absent = data.index.difference(weights.index)
+            if len(absent) or weights.index.has_duplicates:
+                raise ValueError(
+                    "weights: a Series must have one weight for each row of data, on data's index"
+                    + (f" ({len(absent)} row(s) without a weight, e.g. index {absent[0]!r})" if len(absent) else "")
+                )
+            weights = weights.reindex(data.index)
+        w = weights
+        where = "weights"
+    else:
+        values = np.asarray(weights)
+        if values.ndim != 1 or len(values) != len(data):
+            raise ValueError(f"weights must have one value per row of data ({len(data)}), got shape {values.shape}")
+        w = pd.Series(values, index=data.index)
+        where = "weights"
+    if not (pd.api.types.is_numeric_dtype(w) and not pd.api.types.is_bool_dtype(w)):
+        raise ValueError(f"{where} must be numeric, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    bad = w.notna() & ~(np.isfinite(w) & (w > 0))
+    if bad.any():
+        row = bad.to_numpy().nonzero()[0][0]
+        raise ValueError(
+            f"{where}: every weight must be a finite number > 0; row {row} (index {w.index[row]!r}) has {w.iloc[row]!r}"
+            f" ({int(bad.sum())} such row(s))"
+        )
+    return w
 
 
 def _t_table(

@@ -7,18 +7,25 @@ from pathlib import Path
 
 import pandas as pd
 
+from analyses.adjusted_growth import ADJUSTED_COLUMNS, adjusted_growth_results
+from analyses.data import covariate_frame
 from analyses.figures import forest_figure, save_png, trajectory_figure
 from analyses.growth import growth_results
+from intervisie.stages.adjusted import AdjustedParams, design_covariates
 from intervisie.stages.common import (
     DESIGN_FILE,
+    AnalysisParams,
     Progress,
     analysis_scores,
+    choice_section,
     flagged_responses,
     load_analysis_params,
+    read_clean,
     write_skipped,
     write_table,
 )
 from pipeline.atomic import write_text
+from pipeline.covariates import empty_covariates
 from pipeline.design import Design
 from pipeline.errors import InputError
 
@@ -99,6 +106,10 @@ def run_growth(
     skipped = results.pop("skipped").to_dict("records")
     for name, table in results.items():
         write_table(out_dir / f"{name}.csv", table)
+    if exclude is None:  # the careless-responding sensitivity run compares the unadjusted effects only
+        adjusted, adjusted_skipped = adjusted_growth(clean_dir, params, params_path, scores)
+        write_table(out_dir / "adjusted_effects.csv", adjusted)
+        skipped.extend(adjusted_skipped)
     notes = _figures(results, design, params.outcomes(), terms, out_dir / "figures")
     write_text(out_dir / "figures" / "README.txt", "\n".join(notes) + "\n")
     effects = results["effects"]
@@ -120,6 +131,51 @@ def run_growth(
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     fitted = effects.dropna(subset=["estimate"])["outcome"].nunique()
     progress(f"wrote growth models of {fitted} outcomes ({len(skipped)} analyses skipped) to {out_dir}")
+
+
+def adjusted_growth(
+    clean_dir: Path, params: AnalysisParams, params_path: Path, scores: pd.DataFrame
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """The adjusted long-term effects of a non-randomised design, and the analyses skipped.
+
+    Propensity weights (``analyses.adjusted.estimand`` in params.yaml, overlap weights by
+    default) and the declared baseline covariates x time in the design's growth model
+    (:mod:`analyses.adjusted_growth`). Only for a design that was not randomised, has a
+    comparison cohort and a wave after the short-term wave; otherwise no rows and the reason.
+    The covariates are ``covariates.parquet`` beside the clean tables (none when it is absent).
+    """
+    design = params.design
+    why = None
+    if design.randomised:
+        why = f"the design is {design.assignment.replace('_', ' ')}: the unadjusted growth model is the primary analysis"
+    elif not design.has_comparison:
+        why = "no comparison cohort: there is no difference between arms to adjust"
+    elif not design.long_term:
+        why = "no wave after the short-term wave: there is no long-term effect to adjust"
+    if why is not None:
+        return pd.DataFrame(columns=ADJUSTED_COLUMNS), [{"analysis": "adjusted long-term effects", "reason": why}]
+    options = choice_section(params, "adjusted", AdjustedParams, params_path)
+    path = clean_dir / "covariates.parquet"
+    long = read_clean(clean_dir, ("covariates",))["covariates"] if path.exists() else empty_covariates()
+    covariates = design_covariates(design)
+    missing = {"participant", "covariate", "value", "level"} - set(long.columns)
+    if missing:
+        raise InputError(f"{path} lacks column(s) {sorted(missing)}: it is not a clean covariates table")
+    wide = covariate_frame(long, {c.name: c.kind for c in covariates})
+    spec = params.growth
+    results = adjusted_growth_results(
+        scores,
+        wide,
+        covariates,
+        scales=params.outcomes(),
+        fixed=spec["fixed"],
+        random=list(spec["random"]),
+        terms=list(spec["effect_terms"]),
+        baseline=params.baseline,
+        programmes=design.programme_ids,
+        estimand=options.estimand,
+    )
+    return results["effects"], results["skipped"].to_dict("records")
 
 
 def _figures(results: dict[str, pd.DataFrame], design: Design, scales: list[str], terms: list[str], folder: Path) -> list[str]:

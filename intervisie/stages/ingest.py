@@ -18,7 +18,7 @@ from pipeline.config import load_yaml_model
 from pipeline.errors import InputError, PrivacyError
 from pipeline.ingest import IngestParams, build_clean
 from pipeline.instruments import load_library
-from pipeline.items import item_columns
+from pipeline.items import data_columns
 from pipeline.keys import FINGERPRINT_FILE, FINGERPRINT_LABEL, FINGERPRINT_METADATA, KEY_VARIABLE, fingerprint
 from pipeline.pseudonymise import resolve_key
 from pipeline.readers import read_source
@@ -45,9 +45,7 @@ def run_ingest(study_path: Path, instruments_dir: Path, params_path: Path, out_d
     raw = {}
     for role, source in study.sources():
         path = study_path.parent / source.file
-        items = frozenset()
-        if role == "survey":
-            items = frozenset(c for m in item_columns(source, instruments).values() for c in m.values())
+        items = data_columns(study, role, source, instruments)
         name = study.source_name(source)
         raw[name] = read_source(path, source, items)
         progress(f"read {labels[id(source)]}: {len(raw[name].rows)} rows ({role})")  # never the file's name

@@ -107,6 +107,7 @@ def check_clean(clean_dir: Path) -> tuple[list[str], list[str]]:
 #: (table, column) -> (table, column) it must name a row of; checked when both tables are present
 LINKS: dict[tuple[str, str], tuple[str, str]] = {
     ("participants", "group"): ("groups", "group"),
+    ("covariates", "participant"): ("participants", "participant"),
     ("sessions", "group"): ("groups", "group"),
     ("attendance", "participant"): ("participants", "participant"),
     ("attendance", "session"): ("sessions", "session"),

@@ -8,16 +8,26 @@ from pathlib import Path
 import pandas as pd
 
 from analyses.short_term import change_results, reliability_results
+from intervisie.choices import read_params
+from intervisie.stages.adjusted import (
+    ADJUSTED_COLUMNS,
+    BALANCE_COLUMNS,
+    AdjustedParams,
+    adjusted_tables,
+    write_love_plot,
+)
 from intervisie.stages.common import (
     DESIGN_FILE,
     Progress,
     analysis_scores,
+    choice_section,
     load_analysis_params,
     read_clean,
     write_skipped,
     write_table,
 )
 from pipeline.atomic import write_text
+from pipeline.covariates import empty_covariates
 from pipeline.errors import InputError
 from pipeline.instruments import load_library
 
@@ -88,6 +98,24 @@ def run_change(
                         "reason": "no comparison cohort: the difference between arms cannot be estimated"})
     for name, table in results.items():
         write_table(out_dir / f"{name}.csv", table)
+    options = choice_section(params, "adjusted", AdjustedParams, params_path)
+    adjusted, balance = pd.DataFrame(columns=ADJUSTED_COLUMNS), pd.DataFrame(columns=BALANCE_COLUMNS)
+    if params.design.has_comparison:
+        covariates = read_clean(clean_dir, ("covariates",))["covariates"] if (clean_dir / "covariates.parquet").exists() \
+            else empty_covariates()  # fmt: skip
+        alpha = float(params.section("sensitivity").get("alpha", 0.05))
+        adjusted, balance = adjusted_tables(scores, covariates, params.design, params.outcomes(), options, alpha=alpha)
+    else:
+        skipped.append({"analysis": "baseline-adjusted difference between arms",
+                        "reason": "no comparison cohort: there is no difference between arms to adjust"})
+    bad = balance[balance["imbalanced"].astype(bool)] if not balance.empty else balance
+    if not bad.empty:
+        progress(f"warning: after weighting the arms still differ by more than {options.smd_threshold} SD on "
+                 + "; ".join(f"{r.covariate} ({r.outcome})" for r in bad.itertuples()) + " (results/change/balance.csv)")
+    write_table(out_dir / "adjusted.csv", adjusted)
+    write_table(out_dir / "balance.csv", balance)
+    min_cell = int((read_params(params_path).get("reports") or {}).get("min_cell", 5))
+    write_love_plot(balance, params.design, out_dir / "figures" / "love_plot.png", options.smd_threshold, min_cell)
     write_skipped(out_dir, "change", skipped)
     between = results["between_arms"]
     overall = between[between["programme"] == "all"].set_index("outcome")
@@ -96,5 +124,9 @@ def run_change(
         for scale in params.primary
         if scale in overall.index and pd.notna(overall.loc[scale, "g"])
     }
+    if not adjusted.empty:
+        done = adjusted.set_index("outcome")["std_estimate"]
+        metrics |= {f"adjusted_std_{scale}": round(float(done[scale]), 6) for scale in params.primary
+                    if scale in done.index and pd.notna(done[scale])}  # fmt: skip
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     progress(f"wrote short-term change of {len(params.outcomes())} outcomes to {out_dir}")

@@ -15,6 +15,9 @@ participants), :mod:`.model` (latent trajectories, ratings, dropout), :mod:`.ite
 :mod:`.writers` (file formats) and :mod:`.manifest`.  :mod:`.variants` (with
 :mod:`.variant_files`) writes small studies of any common design (single- or two-arm, 2-6
 waves, any programmes, instruments and sources) through the same :func:`run`.
+:mod:`.covariates` draws baseline covariates and decides who joins intervisie (selection
+mechanisms); :mod:`.experiment` (:func:`selection_study`) runs a design in memory for
+experiments over hundreds of studies.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 import yaml
 
 from pipeline.atomic import write_text
@@ -39,7 +43,14 @@ from pipeline.study import load_study
 
 MANIFEST = DEMO_MANIFEST
 
-__all__ = ["MANIFEST", "Simulation", "SimulationConfig", "load_config", "run", "simulate"]
+__all__ = ["MANIFEST", "Simulation", "SimulationConfig", "load_config", "run", "selection_study", "simulate"]
+
+
+def selection_study(*args: object, **kwargs: object) -> pd.DataFrame:
+    """Simulate a design in memory: participants, covariates and one outcome's scores (see :mod:`.experiment`)."""
+    from pipeline.simulate.experiment import selection_study as _selection_study
+
+    return _selection_study(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def run(

@@ -211,6 +211,104 @@ class Defects(_Strict):
     careless_random: int = Field(default=0, ge=0)
 
 
+class CovariateEffect(_Strict):
+    """How a baseline covariate shapes one outcome, in units of the outcome's ``person_sd``.
+
+    Per SD of a numeric covariate, for ``true`` against ``false`` of a binary one, and per level
+    against the reference level of a categorical one (then each entry maps level -> effect).
+    ``level`` moves the baseline, ``short`` the change over the short-term window, ``long`` the
+    slope per year after it.
+    """
+
+    level: float | dict[str, float] = 0.0
+    short: float | dict[str, float] = 0.0
+    long: float | dict[str, float] = 0.0
+
+
+class CovariateModel(_Strict):
+    """How a baseline covariate (study.yaml ``covariates:``) is drawn, and what it does.
+
+    numeric: ``mean`` and ``sd`` (a number or one per programme), rounded to ``decimals``
+    (none: unrounded) and clipped into ``range``; binary: ``probability`` of ``true``;
+    categorical: ``probabilities`` of the levels (summing to 1, the first the reference).
+    ``missing`` is the share of roster cells left empty.  The effects act on a centred
+    covariate (numeric: ``(x - mean) / sd``; binary and categorical: the indicator minus its
+    probability), so each outcome's ``mean`` and ``change_short`` stay population averages.
+    """
+
+    kind: Literal["numeric", "binary", "categorical"]
+    mean: float | dict[str, float] | None = None
+    sd: float | dict[str, float] | None = None
+    decimals: int | None = Field(default=None, ge=0, le=6)
+    range: tuple[float, float] | None = None
+    probability: float | dict[str, float] | None = None
+    probabilities: dict[str, float] | None = None
+    missing: float = Field(default=0.0, ge=0, lt=1)
+    effects: dict[str, CovariateEffect] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> CovariateModel:
+        given = {k for k in ("mean", "sd", "probability", "probabilities") if getattr(self, k) is not None}
+        needs = {"numeric": {"mean", "sd"}, "binary": {"probability"}, "categorical": {"probabilities"}}[self.kind]
+        if given != needs:
+            raise ValueError(f"a {self.kind} covariate gives exactly {sorted(needs)} (got {sorted(given)})")
+        if self.kind != "numeric" and (self.range is not None or self.decimals is not None):
+            raise ValueError("`range` and `decimals` are for numeric covariates")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"`range` must be [low, high] with low < high, not {list(self.range)}")
+        sds = self.sd.values() if isinstance(self.sd, dict) else [self.sd or 0.0]
+        if self.kind == "numeric" and min(sds) <= 0:
+            raise ValueError("`sd` must be positive")
+        probs = self.probability.values() if isinstance(self.probability, dict) else [self.probability or 0.5]
+        if not all(0 <= p <= 1 for p in probs):
+            raise ValueError("`probability` lies in [0, 1]")
+        if self.probabilities is not None:
+            if len(self.probabilities) < 2 or min(self.probabilities.values()) < 0:
+                raise ValueError("`probabilities` gives at least two levels, none negative")
+            if abs(sum(self.probabilities.values()) - 1) > 1e-6:
+                raise ValueError(f"`probabilities` sum to 1, not {sum(self.probabilities.values()):g}")
+        for scale, effect in self.effects.items():
+            for part in ("level", "short", "long"):
+                value = getattr(effect, part)
+                if self.kind == "categorical":
+                    levels = list(self.probabilities or {})[1:]
+                    if not isinstance(value, dict) and value != 0:
+                        raise ValueError(f"effects.{scale}.{part}: a categorical covariate maps level -> effect")
+                    if isinstance(value, dict) and set(value) - set(levels):
+                        raise ValueError(
+                            f"effects.{scale}.{part}: levels {sorted(set(value) - set(levels))} are not among the "
+                            f"non-reference levels {levels}"
+                        )
+                elif isinstance(value, dict):
+                    raise ValueError(f"effects.{scale}.{part}: a {self.kind} covariate has one number per effect")
+        return self
+
+
+class Selection(_Strict):
+    """Who joins intervisie within each programme (the arm sizes stay those of the design).
+
+    ``random``: at random (the default).  ``baseline``: the chance to join rises with the
+    *observed* baseline score of ``outcome`` (regression to the mean); ``covariate``: with the
+    baseline covariate ``covariate`` (which may also shape the outcomes).  ``log_odds_per_sd``
+    is the strength: the log-odds of joining per within-programme SD of the score (negative:
+    the chance falls).  The arm is drawn by weighted sampling without replacement with weights
+    ``exp(log_odds_per_sd * z)`` (Efraimidis & Spirakis 2006, Inf Process Lett 97:181).
+    """
+
+    mechanism: Literal["random", "baseline", "covariate"] = "random"
+    outcome: str | None = None
+    covariate: str | None = None
+    log_odds_per_sd: float = 0.0
+
+    @model_validator(mode="after")
+    def _named(self) -> Selection:
+        if self.mechanism == "baseline" and not self.outcome:
+            raise ValueError("selection on the baseline names the `outcome` whose baseline score drives joining")
+        if self.mechanism == "covariate" and not self.covariate:
+            raise ValueError("selection on a covariate names the `covariate`")
+        return self
+
+
 class SimulationConfig(_Strict):
     """The whole simulation: seed, design, generative model, true effects and defects."""
 
@@ -230,6 +328,10 @@ class SimulationConfig(_Strict):
     attendance: Attendance
     response: Response
     defects: Defects
+    #: baseline covariates: how each of study.yaml's ``covariates:`` is drawn and what it does
+    covariates: dict[str, CovariateModel] = Field(default_factory=dict)
+    #: who joins intervisie (default: at random, with the design's arm sizes)
+    selection: Selection = Selection()
 
 
 def load_config(path: Path) -> SimulationConfig:

@@ -12,6 +12,7 @@ below ``exp(-2 pi^2 noise_sd^2)`` steps) and the answer stays inside the codes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,3 +170,29 @@ def answer_codes(
             noisy = position + rng.normal(0.0, noise_sd, position.shape)
             out[item_id] = np.clip(np.rint(noisy), rs.min, rs.max)
     return out
+
+
+def observed_score(codes: Mapping[str, np.ndarray], inst: Instrument, scale_id: str) -> np.ndarray:
+    """Return one scale's score per row of answer codes, exactly as :func:`pipeline.scoring.score` computes it.
+
+    The simulator's answers are valid codes by construction, so the code check of
+    :func:`~pipeline.scoring.score` is skipped; the scored values, the scale's ``method``,
+    ``multiplier`` and ``min_items`` rule are the pipeline's own (:func:`pipeline.scoring.scored_values`
+    and its aggregation), so the numbers are identical (tests/test_simulate_selection.py).
+    """
+    from pipeline.scoring import _aggregate, _value_range, scored_values
+
+    scale = next(s for s in inst.scales if s.id == scale_id)
+    by_id = {i.id: i for i in inst.items}
+    values = np.column_stack(
+        [
+            scored_values(np.asarray(codes[i], dtype=float), inst.response_set_of(by_id[i]), reverse=by_id[i].reverse)
+            for i in scale.items
+        ]
+    )
+    low, high = _value_range(inst.response_set_of(by_id[scale.items[0]]))
+    raw, n_answered = _aggregate(values, scale, low, high)
+    if scale.multiplier is not None:
+        raw = raw * scale.multiplier
+    enough = n_answered >= scale.min_items
+    return raw if scale.below_min == "flag" else np.where(enough, raw, np.nan)

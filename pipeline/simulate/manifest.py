@@ -17,6 +17,7 @@ import yaml
 
 from pipeline.atomic import write_text
 from pipeline.simulate.config import SimulationConfig
+from pipeline.simulate.covariates import covariate_truth
 from pipeline.simulate.defects import Record
 from pipeline.simulate.sessions import DAYS_PER_MONTH
 from pipeline.simulate.simulation import Simulation
@@ -91,6 +92,7 @@ def build_manifest(
             "true_effects": f"{config_name} (outcomes.scales, implementation, dropout, response)",
             "short_term_effect_average": average,
             "implementation_centres": sim.centres,
+            **covariate_truth(cfg, sim.covariates, people),
             "left_intervisie": {
                 "columns": ["participant_id", "left_on"],
                 "rows": [[p, str(d)[:10]] for p, d in zip(people["pid"].to_numpy()[left], left_on, strict=True)],

@@ -12,12 +12,14 @@ short-term window and ``long_enrolled`` the same but only while still in intervi
 ``impl_i`` sums the planted implementation effects (coach quality, safety, structure
 (quadratic), dose, online), each centred on the mean of the programme's intervisie
 participants, so that ``effect_short_p`` stays the programme's average short-term effect.
-Person intercepts share one wellbeing factor (signed by each scale's direction).
+Person intercepts share one wellbeing factor (signed by each scale's direction).  Baseline
+covariates (:mod:`.covariates`) add to ``b0_i``, to the short-term change (both arms) and to
+``b1_i``; a selection mechanism then moves people between rows (:func:`move_people`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -39,6 +41,8 @@ class Outcome:
     slope: np.ndarray  # b1_i
     effect_short: np.ndarray  # effect_short_p (+ impl_i once known), 0 for comparison
     effect_long: np.ndarray
+    #: the baseline covariates' part of the short-term change (person-level; None without covariates)
+    change: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -226,9 +230,7 @@ def add_implementation(cfg: SimulationConfig, model: Model, cohort: Cohort, dose
         if outcome is None:
             raise InputError(f"simulation.yaml: implementation.effects_short.{scale_id} is not an outcome scale")
         extra = sum(getattr(effects, name) * covariates[name] for name in covariates)
-        model.outcomes[scale_id] = Outcome(
-            outcome.geom, outcome.params, outcome.base, outcome.slope, outcome.effect_short + extra, outcome.effect_long
-        )
+        model.outcomes[scale_id] = replace(outcome, effect_short=outcome.effect_short + extra)
     return centres
 
 
@@ -271,13 +273,48 @@ def outcome_latent(
     short = min(month / short_months, 1.0)
     long = max(month - short_months, 0.0) / 12.0
     enrolled = np.clip(np.minimum(month, leave_months) - short_months, 0.0, None) / 12.0
+    change = p.change_short + outcome.effect_short
+    if outcome.change is not None:
+        change = change + outcome.change
     return (
         outcome.base
-        + short * (p.change_short + outcome.effect_short)
+        + short * change
         + long * (p.slope_long + outcome.slope)
         + enrolled * outcome.effect_long
         + rng.normal(0.0, p.residual_sd, len(outcome.base))
     )
+
+
+def move_people(model: Model, order: np.ndarray) -> Model:
+    """Return the model with the person-level draws moved: row ``k`` gets the person of row ``order[k]``.
+
+    Baseline level, personal slope, the covariates' change and the stable part of ratings
+    travel with the person; what belongs to the row's arm and group (effects, dropout) does not.
+    """
+    outcomes = {
+        k: replace(o, base=o.base[order], slope=o.slope[order], change=None if o.change is None else o.change[order])
+        for k, o in model.outcomes.items()
+    }
+    ratings = {k: replace(r, person=r.person[order]) for k, r in model.ratings.items()}
+    return replace(model, outcomes=outcomes, ratings=ratings)
+
+
+def rows_to_people(model: Model, inv: np.ndarray) -> Model:
+    """Return every per-row array of the model re-indexed by ``inv`` (effects and leaving included)."""
+    outcomes = {
+        k: replace(
+            o,
+            base=o.base[inv],
+            slope=o.slope[inv],
+            effect_short=o.effect_short[inv],
+            effect_long=o.effect_long[inv],
+            change=None if o.change is None else o.change[inv],
+        )
+        for k, o in model.outcomes.items()
+    }
+    ratings = {k: replace(r, person=r.person[inv]) for k, r in model.ratings.items()}
+    leave = model.leave_months[inv] if len(model.leave_months) else model.leave_months
+    return replace(model, outcomes=outcomes, ratings=ratings, leave_months=leave)
 
 
 def rating_latent(rating: RatingScale, group: np.ndarray, person: np.ndarray, rng: np.random.Generator) -> np.ndarray:

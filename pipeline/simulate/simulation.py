@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -16,10 +16,17 @@ import pandas as pd
 from pipeline.errors import InputError
 from pipeline.instruments import Instrument
 from pipeline.simulate.config import SimulationConfig
+from pipeline.simulate.covariates import (
+    add_covariate_effects,
+    check_covariates,
+    draw_covariates,
+    select,
+    selection_score,
+)
 from pipeline.simulate.design import Cohort, build_cohort
-from pipeline.simulate.model import Model, add_implementation, build_model, draw_leave_months
+from pipeline.simulate.model import Model, add_implementation, build_model, draw_leave_months, move_people
 from pipeline.simulate.sessions import build_attendance, build_evaluations, build_sessions
-from pipeline.simulate.waves import build_waves
+from pipeline.simulate.waves import build_waves, wave_answers
 from pipeline.study import Study
 
 
@@ -40,6 +47,10 @@ class Simulation:
     dose: np.ndarray
     #: realised centring constants of the implementation covariates, per programme
     centres: dict[str, dict]
+    #: baseline covariates per participant (rows as ``cohort.people``; see :mod:`.covariates`)
+    covariates: pd.DataFrame | None = None
+    #: row ``k`` holds the person first drawn as row ``order[k]`` (None: nobody was moved)
+    order: np.ndarray | None = None
 
 
 def study_instruments(study: Study) -> tuple[dict[str, list[str]], list[str]]:
@@ -99,17 +110,58 @@ def simulate(
     if stray:
         raise InputError(f"simulation.yaml: label_exports {stray} are not Qualtrics CSV files of study.yaml")
     instruments = {k: library[k] for k in sorted(wanted)}
+    check_covariates(cfg, study)
     say("cohort")
     cohort = build_cohort(cfg, n_participants)
     model = build_model(cfg, instruments, cohort)
+    months = {w: study.waves[w].months for w in wave_instruments}
+    covariates = draw_covariates(cfg, cohort.people["programme"].to_numpy()) if cfg.covariates else None
+    if covariates is not None:
+        add_covariate_effects(cfg, model, covariates)
+    order = None
+    if cfg.selection.mechanism != "random":
+        order = _selection_order(cfg, cohort, model, covariates, wave_instruments, months)
+        model = move_people(model, order)
+        covariates = None if covariates is None else covariates.iloc[order].reset_index(drop=True)
     model.leave_months = draw_leave_months(cfg, model, cohort)
     say(f"sessions ({len(cohort.people)} participants, {len(cohort.groups)} groups)")
     sessions = build_sessions(cfg, cohort)
     attendance, dose = build_attendance(cfg, cohort, sessions, model.leave_months)
     centres = add_implementation(cfg, model, cohort, dose)
     say("waves")
-    months = {w: study.waves[w].months for w in wave_instruments}
-    waves, latents = build_waves(cfg, cohort, model, wave_instruments, months)
+    waves, latents = build_waves(cfg, cohort, model, wave_instruments, months, order)
     say("session evaluations")
     evaluations = build_evaluations(cfg, cohort, model, sessions, attendance, session_instruments)
-    return Simulation(cohort, model, sessions, attendance, waves, latents, evaluations, dose, centres)
+    return Simulation(
+        cohort, model, sessions, attendance, waves, latents, evaluations, dose, centres, covariates, order
+    )
+
+
+def _selection_order(
+    cfg: SimulationConfig,
+    cohort: Cohort,
+    model: Model,
+    covariates: pd.DataFrame | None,
+    wave_instruments: dict[str, list[str]],
+    months: dict[str, float],
+) -> np.ndarray:
+    """Return who fills which row under a non-random selection (see :func:`.covariates.select`).
+
+    Selection on the baseline reads the answers everyone would give at the first wave: the
+    same draws :func:`.waves.build_waves` makes for that wave (it follows the person), so the
+    score the selection saw is the one in the file.
+    """
+    answers = None
+    if cfg.selection.mechanism == "baseline":
+        first = min(wave_instruments, key=lambda w: months[w])
+        if months[first] != 0:
+            raise InputError(f"simulation.yaml: selection on the baseline needs a wave at 0 months (the first is {first})")
+        people = cohort.people
+        before = replace(model, leave_months=np.full(len(people), np.inf))
+        _latent, answers, _rng = wave_answers(
+            cfg, before, first, 0.0, wave_instruments[first], people["group"].to_numpy(),
+            people["intervisie"].to_numpy(),
+        )  # fmt: skip
+    empty = pd.DataFrame(index=pd.RangeIndex(len(cohort.people)))
+    value = selection_score(cfg, model, empty if covariates is None else covariates, answers)
+    return select(cfg, cohort, value)

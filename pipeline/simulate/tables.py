@@ -22,6 +22,7 @@ from pipeline.instruments import Instrument, Item
 from pipeline.items import item_columns
 from pipeline.readers import declared_columns
 from pipeline.simulate.config import SimulationConfig
+from pipeline.simulate.covariates import covariate_cells
 from pipeline.simulate.design import NO_GROUP, per_member, stream
 from pipeline.simulate.sessions import DAYS_PER_MONTH
 from pipeline.simulate.simulation import Simulation
@@ -378,6 +379,12 @@ def build_exports(
     """Return every raw file of the study, keyed by file name, in the description's order."""
     spell = Spelling(stream(cfg.seed, "spelling"), cfg.response.spelling_variant_rate)
     exports = {study.roster.file: roster_export(sim, study, spell)}
+    if study.covariates and sim.covariates is not None:
+        roster = exports[study.roster.file].frame
+        person = roster.pop("_person")
+        for column, cells in covariate_cells(sim.covariates, cfg, study, person.to_numpy()).items():
+            roster[column] = cells
+        roster["_person"] = person
     if study.sessions is not None:
         exports[study.sessions.file] = sessions_export(sim, study)
     if study.attendance is not None:

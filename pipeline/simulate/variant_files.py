@@ -24,7 +24,7 @@ from pipeline.simulate.tables import QUALTRICS_IDENTIFIERS, QUALTRICS_IGNORED
 from pipeline.simulate.text import METHODS
 
 if TYPE_CHECKING:
-    from pipeline.simulate.variants import DesignSpec
+    from pipeline.simulate.variants import CovariateSpec, DesignSpec
 
 #: display names of programme ids the named designs use (others get their id with spaces)
 PROGRAMME_LABELS = {
@@ -144,6 +144,8 @@ def study_description(spec: DesignSpec, library: dict[str, Instrument], *, roste
     ratings = {RATINGS[i][0]: i for i in after_sessions + at_waves}
     if ratings:
         study["design"]["ratings"] = dict(sorted(ratings.items()))
+    if spec.covariates:
+        study["covariates"] = {c.name: _study_covariate(c) for c in spec.covariates}
     if spec.has_sessions:
         study["sessions"] = {
             "file": "sessions.csv",
@@ -190,6 +192,51 @@ def study_description(spec: DesignSpec, library: dict[str, Instrument], *, roste
     return study
 
 
+def _study_covariate(cov: CovariateSpec) -> dict:
+    """study.yaml's declaration of one covariate (format of data_raw/README.md)."""
+    label = cov.name.replace("_", " ")
+    out: dict = {"column": cov.roster_column, "kind": cov.kind, "label_nl": label, "label_en": label}
+    if cov.kind == "numeric" and cov.range is not None:
+        out["range"] = list(cov.range)
+    elif cov.kind == "binary":
+        out["values"] = BOOLEAN
+    elif cov.kind == "categorical":
+        out["values"] = {level: [level.replace("_", " ")] for level in cov.probabilities or {}}
+    return out
+
+
+def _simulation_covariate(cov: CovariateSpec, geoms: dict[str, ScaleGeometry]) -> dict:
+    """simulation.yaml's model of one covariate: its distribution and effects on every outcome."""
+    out: dict = {"kind": cov.kind}
+    if cov.kind == "numeric":
+        out |= {"mean": cov.mean, "sd": cov.sd}
+        if cov.decimals is not None:
+            out["decimals"] = cov.decimals
+        if cov.range is not None:
+            out["range"] = list(cov.range)
+    elif cov.kind == "binary":
+        out["probability"] = cov.probability
+    else:
+        out["probabilities"] = dict(cov.probabilities or {})
+    if cov.missing:
+        out["missing"] = cov.missing
+    if cov.kind != "categorical" and (cov.level or cov.short or cov.long):
+        parts = {"level": cov.level, "short": cov.short, "long": cov.long}
+        out["effects"] = {s: {k: v * g.sign + 0.0 for k, v in parts.items() if v} for s, g in geoms.items()}
+    return out
+
+
+def _selection(spec: DesignSpec, primary: list[str]) -> dict:
+    """simulation.yaml's ``selection:`` of a design (the first primary outcome / covariate by default)."""
+    sel = spec.selection
+    out: dict = {"mechanism": sel.mechanism, "log_odds_per_sd": sel.log_odds_per_sd}
+    if sel.mechanism == "baseline":
+        out["outcome"] = sel.outcome or primary[0]
+    if sel.mechanism == "covariate":
+        out["covariate"] = sel.covariate or spec.covariates[0].name
+    return out
+
+
 def _n_groups(n: int, low: int, high: int) -> int:
     fewest = -(-n // high)
     most = max(fewest, n // low)
@@ -207,8 +254,8 @@ def _outcome(geom: ScaleGeometry, spec: DesignSpec, share: float) -> dict:
         "slope_sd": round(0.02 * w, 4),
         "residual_sd": round(0.05 * w, 4),
         "change_short": round(-0.01 * sign * w, 4),
-        "effect_short": round(share * sign * w, 4),
-        "effect_long": round(share / 3 * sign * w, 4),
+        "effect_short": round(share * sign * w, 4) + 0.0,  # + 0.0: a zero effect is written 0.0, not -0.0
+        "effect_long": round(share / 3 * sign * w, 4) + 0.0,
     }
 
 
@@ -257,13 +304,21 @@ def simulation_config(spec: DesignSpec, library: dict[str, Instrument], study: d
         "outcomes": {
             "person_correlation": 0.3,
             "defaults": {"mean": 0.5, "person_sd": 0.12, "group_sd": 0.02, "slope_sd": 0.02, "residual_sd": 0.05},
-            "scales": {s: _outcome(geoms[s], spec, 0.06 if s in primary else 0.03) for s in geoms},
+            "scales": {
+                s: _outcome(geoms[s], spec, spec.effect_short if s in primary else spec.effect_short / 2) for s in geoms
+            },
         },
         "implementation": {
             "coach_share": 0.6,
             "safety_coach_correlation": 0.4,
             "structure_peak": 0.3,
-            "effects_short": {first: {"coach_quality": round(0.02 * sign * w, 4), "dose": round(0.05 * sign * w, 4)}},
+            # scaled with the spec's effect, so that a zero effect is zero for everyone
+            "effects_short": {
+                first: {
+                    "coach_quality": round(0.02 * sign * w * spec.effect_short / 0.06, 4) + 0.0,
+                    "dose": round(0.05 * sign * w * spec.effect_short / 0.06, 4) + 0.0,
+                }
+            },
         },
         "ratings": {s: RATINGS[s][1] | {"person_share": 0.5} for s in ratings},
         "dropout": {
@@ -307,6 +362,10 @@ def simulation_config(spec: DesignSpec, library: dict[str, Instrument], study: d
             "careless_random": 1,
         },
     }
+    if spec.covariates:
+        config["covariates"] = {c.name: _simulation_covariate(c, geoms) for c in spec.covariates}
+    if spec.selection.mechanism != "random":
+        config["selection"] = _selection(spec, primary)
     SimulationConfig.model_validate(config)  # a mistake here is the generator's: fail before writing
     return config
 

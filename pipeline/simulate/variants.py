@@ -23,6 +23,61 @@ from pipeline.errors import InputError
 RATING_INSTRUMENTS = ("coach_quality", "session_structure", "session_eval", "psysafety")
 
 
+class CovariateSpec(BaseModel):
+    """A baseline covariate of a design: how it is drawn and what it does to every outcome.
+
+    Parameters
+    ----------
+    name : str
+        Its canonical name (study.yaml ``covariates:``); the roster column is ``column`` or the
+        name with spaces, capitalised.
+    kind : {"numeric", "binary", "categorical"}
+        numeric: ``mean``, ``sd``, ``decimals``, ``range``; binary: ``probability``;
+        categorical: ``probabilities`` (level -> probability, the first the reference).
+    level, short, long : float
+        Effects on every outcome scale, in units of its person SD, signed so that a positive
+        effect is better on every scale: the baseline, the short-term change and the slope per
+        year (per SD of a numeric covariate, true vs false of a binary one; none for categorical).
+    missing : float
+        Share of roster cells left empty.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: Literal["numeric", "binary", "categorical"] = "numeric"
+    column: str | None = None
+    mean: float = 0.0
+    sd: float = Field(default=1.0, gt=0)
+    decimals: int | None = Field(default=None, ge=0, le=6)
+    range: tuple[float, float] | None = None
+    probability: float = Field(default=0.5, ge=0, le=1)
+    probabilities: dict[str, float] | None = None
+    level: float = 0.0
+    short: float = 0.0
+    long: float = 0.0
+    missing: float = Field(default=0.0, ge=0, lt=1)
+
+    @property
+    def roster_column(self) -> str:
+        """The roster column the covariate is written to."""
+        return self.column or self.name.replace("_", " ").capitalize()
+
+
+class SelectionSpec(BaseModel):
+    """Who joins intervisie in a design (see :class:`pipeline.simulate.config.Selection`).
+
+    ``outcome`` defaults to the first primary outcome, ``covariate`` to the first covariate.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mechanism: Literal["random", "baseline", "covariate"] = "random"
+    outcome: str | None = None
+    covariate: str | None = None
+    log_odds_per_sd: float = 0.0
+
+
 class DesignSpec(BaseModel):
     """What varies between study designs (everything else gets plain, realistic defaults).
 
@@ -50,6 +105,15 @@ class DesignSpec(BaseModel):
     formats : {"csv", "mixed"}
         ``csv``: every wave a Qualtrics CSV, the roster a UTF-8 CSV; ``mixed``: the roster in
         Excel and the waves in turn Qualtrics CSV (one as choice text), SPSS and Excel.
+    assignment : str
+        How people came in (study.yaml ``design.assignment``).
+    covariates : tuple of CovariateSpec
+        Baseline covariates in the roster (default: none).
+    selection : SelectionSpec
+        Who joins intervisie (default: at random).
+    effect_short : float
+        The true short-term effect on the primary outcomes as a share of the score range
+        (secondary outcomes: half; the long-term effect: a third of it per year); 0: no effect.
     seed : int
         The simulator's seed.
     """
@@ -73,11 +137,23 @@ class DesignSpec(BaseModel):
     assignment: Literal["randomised", "cluster_randomised", "self_selected", "by_programme", "unknown"] = (
         "self_selected"
     )
+    covariates: tuple[CovariateSpec, ...] = ()
+    selection: SelectionSpec = SelectionSpec()
+    effect_short: float = 0.06
     seed: int = Field(default=20260101, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> DesignSpec:
         problems = []
+        names = [c.name for c in self.covariates]
+        if len(set(names)) != len(names):
+            problems.append(f"covariates repeat a name: {names}")
+        if self.selection.mechanism != "random" and not self.has_comparison:
+            problems.append("a selection mechanism needs a comparison arm (n_comparison > 0)")
+        if self.selection.mechanism == "covariate" and not self.covariates:
+            problems.append("selection on a covariate needs covariates")
+        if self.selection.covariate is not None and self.selection.covariate not in names:
+            problems.append(f"selection.covariate '{self.selection.covariate}' is not among the covariates {names}")
         if len(self.months) < 2 or self.months[0] != 0 or list(self.months) != sorted(set(self.months)):
             problems.append(f"months must start at 0 and increase, with at least two waves (got {list(self.months)})")
         if not 2 <= self.group_size[0] <= self.group_size[1]:
@@ -110,6 +186,22 @@ def _spec(name: str, **kwargs: object) -> DesignSpec:
     return DesignSpec(name=name, **kwargs)  # type: ignore[arg-type]
 
 
+#: a numeric and a binary covariate that shape the outcomes (the self-selected designs)
+_TRAINING_COVARIATES = (
+    CovariateSpec(
+        name="training_year", column="Opleidingsjaar", mean=3.0, sd=1.4, decimals=0, range=(1, 6), short=0.3, level=0.2
+    ),
+    CovariateSpec(
+        name="prior_treatment",
+        kind="binary",
+        column="Eerder behandeld",
+        probability=0.25,
+        level=-0.4,
+        short=-0.2,
+        missing=0.05,
+    ),
+)
+
 #: named designs: every common shape of study, each small (20-60 participants, groups of 3-8)
 DESIGNS: dict[str, DesignSpec] = {
     s.name: s
@@ -122,7 +214,8 @@ DESIGNS: dict[str, DesignSpec] = {
             has_ratings=False,
             has_leaving=False,
         ),
-        _spec("two_arms_two_waves", n_intervisie=28, n_comparison=16, has_ratings=False, seed=11),
+        _spec("two_arms_two_waves", n_intervisie=28, n_comparison=16, has_ratings=False, assignment="randomised",
+              seed=11),
         _spec(
             "two_arms_three_waves_two_programmes",
             programmes=("huisarts", "zorg_mix"),
@@ -182,6 +275,7 @@ DESIGNS: dict[str, DesignSpec] = {
             months=(0, 4, 10),
             has_attendance=False,
             has_ratings=False,
+            assignment="cluster_randomised",
             seed=18,
         ),
         _spec(
@@ -211,6 +305,34 @@ DESIGNS: dict[str, DesignSpec] = {
             months=(0, 3, 6),
             instruments=("cbi",),
             seed=21,
+        ),
+        _spec(
+            "self_selected_baseline",
+            n_intervisie=32,
+            n_comparison=28,
+            months=(0, 3, 12),
+            instruments=("cbi",),
+            primary=("cbi_work",),
+            covariates=_TRAINING_COVARIATES,
+            selection=SelectionSpec(mechanism="baseline", log_odds_per_sd=0.8),
+            has_attendance=False,
+            has_ratings=False,
+            seed=22,
+        ),
+        _spec(
+            "self_selected_covariate",
+            programmes=("huisarts", "zorg_mix"),
+            n_intervisie=18,
+            n_comparison=12,
+            months=(0, 3),
+            instruments=("brs",),
+            covariates=_TRAINING_COVARIATES,
+            selection=SelectionSpec(mechanism="covariate", covariate="training_year", log_odds_per_sd=1.0),
+            has_sessions=False,
+            has_attendance=False,
+            has_ratings=False,
+            formats="mixed",
+            seed=23,
         ),
     )
 }

@@ -13,11 +13,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.instruments import Instrument
-from pipeline.scoring import score
 from pipeline.simulate.config import SimulationConfig
 from pipeline.simulate.design import NO_GROUP, Cohort, stream
-from pipeline.simulate.items import answer_codes, item_offsets
-from pipeline.simulate.model import Model, outcome_latent, rating_latent
+from pipeline.simulate.items import answer_codes, item_offsets, observed_score
+from pipeline.simulate.model import Model, outcome_latent, rating_latent, rows_to_people
 from pipeline.simulate.sessions import DAYS_PER_MONTH
 from pipeline.simulate.text import COMMENTS, pick
 
@@ -38,7 +37,8 @@ def build_waves(
     model: Model,
     wave_instruments: dict[str, list[str]],
     wave_months: dict[str, float],
-) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]]:
+    order: np.ndarray | None = None,
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     """Draw every wave's answers and who gives them.
 
     Parameters
@@ -53,6 +53,10 @@ def build_waves(
         Wave -> the instruments its questionnaire holds.
     wave_months : dict
         Wave -> months after the start.
+    order : numpy.ndarray, optional
+        When people were moved between rows by a selection mechanism (row ``k`` holds the
+        person drawn as row ``order[k]``): the waves' random draws follow the person, not the
+        row, so that the baseline answers are those the selection saw.
 
     Returns
     -------
@@ -62,6 +66,52 @@ def build_waves(
         comparison cohort), and wave -> the latent outcome scores of every participant
         (one column per outcome scale: the truth the items were drawn from).
     """
+    if order is None:
+        return _build_waves(cfg, cohort, model, wave_instruments, wave_months)
+    inv = np.argsort(order)  # person j sits in row inv[j]
+    people = cohort.people.iloc[inv].reset_index(drop=True)
+    by_person = Cohort(people=people, groups=cohort.groups, coaches=cohort.coaches)
+    waves, latents = _build_waves(cfg, by_person, rows_to_people(model, inv), wave_instruments, wave_months)
+    for wave, frame in waves.items():
+        frame["participant"] = inv[frame["participant"].to_numpy()]
+        waves[wave] = frame.sort_values(["submitted", "participant"], kind="stable").reset_index(drop=True)
+    return waves, {wave: latent.iloc[order].reset_index(drop=True) for wave, latent in latents.items()}
+
+
+def wave_answers(
+    cfg: SimulationConfig,
+    model: Model,
+    wave: str,
+    month: float,
+    instruments: list[str],
+    group: np.ndarray,
+    arm: np.ndarray,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.random.Generator]:
+    """Return one wave's latent outcomes and item answers of everyone, and the wave's stream (drawn so far)."""
+    rng = stream(cfg.seed, f"wave/{wave}")
+    latent = {
+        scale_id: outcome_latent(
+            outcome,
+            month,
+            cfg.design.short_term_months,
+            model.leave_months,
+            stream(cfg.seed, f"wave/{wave}/{scale_id}"),
+        )
+        for scale_id, outcome in model.outcomes.items()
+    }
+    items: dict[str, np.ndarray] = {}
+    for inst_id in instruments:
+        items.update(_instrument_answers(cfg, model, model.instruments[inst_id], latent, group, arm, rng))
+    return latent, items, rng
+
+
+def _build_waves(
+    cfg: SimulationConfig,
+    cohort: Cohort,
+    model: Model,
+    wave_instruments: dict[str, list[str]],
+    wave_months: dict[str, float],
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     people = cohort.people
     n = len(people)
     programme = people["programme"].to_numpy()
@@ -76,20 +126,7 @@ def build_waves(
     latents: dict[str, pd.DataFrame] = {}
     for wave in sorted(wave_instruments, key=lambda w: wave_months[w]):
         month = wave_months[wave]
-        rng = stream(cfg.seed, f"wave/{wave}")
-        latent = {
-            scale_id: outcome_latent(
-                outcome,
-                month,
-                cfg.design.short_term_months,
-                model.leave_months,
-                stream(cfg.seed, f"wave/{wave}/{scale_id}"),
-            )
-            for scale_id, outcome in model.outcomes.items()
-        }
-        items: dict[str, np.ndarray] = {}
-        for inst_id in wave_instruments[wave]:
-            items.update(_instrument_answers(cfg, model, model.instruments[inst_id], latent, group, arm, rng))
+        latent, items, rng = wave_answers(cfg, model, wave, month, wave_instruments[wave], group, arm)
         latents[wave] = pd.DataFrame(latent)
         current_burnout = latent[r.burnout_scale]
         z_obs = np.nan_to_num((last_observed - centre) / spread)
@@ -150,5 +187,4 @@ def _instrument_answers(
 def _observed_scores(frame: pd.DataFrame, inst: Instrument, scale_id: str) -> np.ndarray:
     if frame.empty:
         return np.zeros(0)
-    scores = score(frame[inst.item_ids()], inst)
-    return scores.loc[scores["scale"] == scale_id, "score"].to_numpy(dtype=float)
+    return observed_score({i: frame[i].to_numpy(dtype=float) for i in inst.item_ids()}, inst, scale_id)
