@@ -30,13 +30,14 @@ import argparse
 import json
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 from statsmodels.stats.proportion import proportion_confint
+
+from intervisie.stages.plan import dask_client
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "data_raw" / "demo"
@@ -215,19 +216,24 @@ def main(argv: list[str] | None = None) -> None:
     """Run the studies (in parallel), print the summary and write it with the raw estimates."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.coverage", description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=200)
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2, help="workers of the local Dask cluster")
+    parser.add_argument("--scheduler", default=None,
+                        help="address of a running Dask scheduler (as `intervisie plan --scheduler`); default: local")  # fmt: skip
     parser.add_argument("--first-seed", type=int, default=1000)
     parser.add_argument("--part", choices=["all", "growth", "selection"], default="all")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "coverage.json")
     args = parser.parse_args(argv)
     seeds = list(range(args.first_seed, args.first_seed + args.studies))
     results: list[dict] = []
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    # the plan stage's engine: a LocalCluster of --jobs workers, or the cluster at --scheduler
+    with dask_client(args.scheduler, args.jobs) as client:
         if args.part in ("all", "growth"):
-            results += [row | {"scenario": "demo"} for rows in pool.map(one_study, seeds) for row in rows]
+            futures = client.map(one_study, seeds, pure=False)
+            results += [row | {"scenario": "demo"} for rows in client.gather(futures) for row in rows]
         if args.part in ("all", "selection"):
             tasks = [(mechanism, seed) for mechanism in SCENARIOS for seed in seeds]
-            results += [row for rows in pool.map(one_selection_study, tasks, chunksize=20) for row in rows]
+            futures = client.map(one_selection_study, tasks, pure=False)
+            results += [row for rows in client.gather(futures) for row in rows]
     estimates = pd.DataFrame(results)
     summary = summarise(estimates)
     with pd.option_context("display.width", 160, "display.max_columns", 20):

@@ -29,6 +29,17 @@ MOVED_TO_STUDY = {
     "primary": "`outcomes: {primary: [...]}` in study.yaml",
     "secondary": "`outcomes: {secondary: [...]}` in study.yaml",
 }
+#: the default mediators (analyses.mediation): instrument id of the library -> its scales that are
+#: mediators (None: every scale), when the study measures them at the waves. Reflection (GRAS) and
+#: problem-focused coping (the Brief COPE composite, Cooper et al. 2008): the programmes' account of
+#: how intervisie works is that structured reflection changes how people cope.
+MEDIATOR_SCALES: dict[str, tuple[str, ...] | None] = {"gras": None, "cope": ("cope_problem_focused",)}
+
+
+def default_mediators(design: Design) -> list[str]:
+    """The study's wave scales that :data:`MEDIATOR_SCALES` names, in the design's order of scales."""
+    return [s.id for s in design.scales.values() if s.occasion == "wave" and s.instrument in MEDIATOR_SCALES
+            and (MEDIATOR_SCALES[s.instrument] is None or s.id in (MEDIATOR_SCALES[s.instrument] or ()))]  # fmt: skip
 #: growth-model keys that follow the design (programmes, arms, waves)
 DERIVED_GROWTH = ("fixed", "moderation", "effect_terms")
 
@@ -89,7 +100,7 @@ def resolve_analyses(section: dict[str, Any], design: Design, path: Path) -> dic
 
     Fills in the growth model's ``fixed``, ``moderation`` and ``effect_terms`` (from
     :meth:`Design.growth_fixed` and friends), the random parts this design can carry, and the
-    defaults of ``implementation`` and ``survival``. Raises
+    defaults of ``implementation``, ``survival`` and ``mediation``. Raises
     :class:`InputError` with every problem when a choice names a wave, scale, programme or
     factor the study does not have, or a key that now belongs to study.yaml.
     """
@@ -176,6 +187,14 @@ def resolve_analyses(section: dict[str, Any], design: Design, path: Path) -> dic
         caseness["covariates"] = ["programme"] if design.several_programmes else []
     _names(problems, "analyses.survival.caseness.covariates", caseness["covariates"], factors, "a factor")
     survival["caseness"] = caseness
+    mediation = dict(section.get("mediation") or {})
+    wave_scales = [s for s, info in design.scales.items() if info.occasion == "wave"]
+    if mediation.get("mediators") is None:
+        mediation["mediators"] = default_mediators(design)
+    _names(problems, "analyses.mediation.mediators", mediation["mediators"], wave_scales, "a scale measured at the waves")
+    if mediation.get("outcomes") is None:
+        mediation["outcomes"] = list(design.primary)
+    _names(problems, "analyses.mediation.outcomes", mediation["outcomes"], outcomes, "an outcome")
     if problems:
         raise InputError(f"The parameters file {path} does not fit the study's design:\n" + "\n".join(f"  {p}" for p in problems))
     for key in MOVED_TO_STUDY:
@@ -185,6 +204,7 @@ def resolve_analyses(section: dict[str, Any], design: Design, path: Path) -> dic
         "growth": growth,
         "implementation": impl,
         "survival": survival,
+        "mediation": mediation,
     }
 
 

@@ -289,6 +289,16 @@ def analyze_reliability(clean_dir: Path, params_path: Path, out_dir: Path, instr
     click.echo(f"Reliability table written to {out_dir}.")
 
 
+@analyze.command("invariance")
+@_analysis_options("results/invariance")
+def analyze_invariance(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
+    """Measurement invariance (configural, metric, scalar CFA) of each outcome scale across programmes and waves."""
+    from intervisie.stages.invariance import run_invariance
+
+    run_invariance(clean_dir, instruments_dir, params_path, out_dir, _progress)
+    click.echo(f"Measurement invariance tables written to {out_dir}.")
+
+
 @analyze.command("change")
 @_analysis_options("results/change")
 @click.option(
@@ -397,10 +407,20 @@ def analyze_survival(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
     click.echo(f"Dropout and caseness analyses written to {out_dir}.")
 
 
+@analyze.command("mediation")
+@_analysis_options("results/mediation", instruments=False)
+def analyze_mediation(clean_dir: Path, params_path: Path, out_dir: Path) -> None:
+    """Mechanisms: does the effect on a later outcome run through the mediator's short-term change?"""
+    from intervisie.stages.mediation import run_mediation
+
+    run_mediation(clean_dir, params_path, out_dir, _progress)
+    click.echo(f"Mediation estimates written to {out_dir}.")
+
+
 @analyze.command("all")
 @_analysis_options("results")
 def analyze_all(clean_dir: Path, params_path: Path, out_dir: Path, instruments_dir: Path) -> None:
-    """Every analysis in order, into OUT/quality, OUT/reliability, OUT/change, OUT/growth (no DVC needed)."""
+    """Every analysis in order, into OUT/quality, OUT/reliability, OUT/change, OUT/growth, OUT/mediation (no DVC needed)."""
     from intervisie.stages.common import run_quality
     from intervisie.stages.growth import run_growth
     from intervisie.stages.short_term import run_change, run_reliability
@@ -421,6 +441,9 @@ def analyze_all(clean_dir: Path, params_path: Path, out_dir: Path, instruments_d
         _progress,
     )
     run_growth(clean_dir, instruments_dir, params_path, out_dir / "growth", _progress)
+    from intervisie.stages.mediation import run_mediation
+
+    run_mediation(clean_dir, params_path, out_dir / "mediation", _progress)
     if (clean_dir / "sessions.parquet").exists():
         from intervisie.stages.survival import run_survival
 

@@ -112,7 +112,9 @@ def coverage_problems(path: Path, inst: Instrument) -> list[Problem]:
     Required: at least :data:`MIN_EXAMPLES` sheets; every scale has an expected score in some
     sheet; some sheet leaves an item unanswered (the ``min_items`` rule); and, when the
     instrument has reverse-keyed items, some sheet answers one of them with a code that its
-    reversal changes (not the middle of the range).
+    reversal changes (not the middle of the range); and, for each composite, some sheet gives it
+    an expected score (a number or ``null``) while one of its subscales is left without one
+    (the ``min_subscales`` rule).
     """
     root = yaml.compose(path.read_text(encoding="utf-8"), Loader=_LOADER)
     line = (
@@ -137,6 +139,7 @@ def coverage_problems(path: Path, inst: Instrument) -> list[Problem]:
         problems.append(
             Problem(path, line, "examples", f"no sheet leaves an item unanswered (to test min_items): {add}")
         )
+    problems += [Problem(path, line, "examples", f"{msg}: {add}") for msg in _composite_gaps(inst)]
     reversed_items = [n for n, item in enumerate(inst.items) if item.reverse]
     if reversed_items:
         flipped = False
@@ -156,6 +159,26 @@ def coverage_problems(path: Path, inst: Instrument) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _composite_gaps(inst: Instrument) -> list[str]:
+    """Composites no sheet tests with a subscale left unscored (too few of its items answered)."""
+    position = {item_id: n for n, item_id in enumerate(inst.item_ids())}
+    by_id = {s.id: s for s in inst.scales}
+    gaps = []
+    for composite in (s for s in inst.scales if s.is_composite):
+        tested = False
+        for example in inst.examples:
+            if composite.id not in example.scores:
+                continue
+            for sub in (by_id[i] for i in composite.subscales or [] if i in by_id):
+                answered = [example.answers[position[i]] for i in sub.items if position[i] < len(example.answers)]
+                tested |= sum(a is not None for a in answered) < sub.min_items
+        if not tested:
+            gaps.append(
+                f"no sheet scores composite '{composite.id}' with one of its subscales unscored (to test min_subscales)"
+            )
+    return gaps
 
 
 def check_library(directory: Path) -> dict[Path, list[Problem]]:

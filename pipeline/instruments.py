@@ -35,6 +35,13 @@ The file format (see ``instruments/README.md`` for a worked example)::
         multiplier: 4            # optional: the combined score times this (WHO-5: sum x 4)
         cutoffs:
           - {operator: ">=", threshold: 50, label: {...}, source: "..."}
+      - id: cope_problem_focused # a composite: the mean of the items of its scored subscales
+        name: {nl: ..., en: ...}
+        subscales: [cope_active, cope_planning, cope_instrumental_support]
+        min_subscales: 2         # fewest subscales with a score (its items and min_items follow)
+        method: mean
+        direction: higher_better
+        source: "..."            # the published grouping
     examples:                    # hand-worked answer sheets (checked by `intervisie instruments check`)
       - answers: [5, 1, 4, 2, 3, 3]          # codes in item order; null = not answered
         scores: {brs: 4.0}                   # expected score per scale; null = no score
@@ -51,6 +58,8 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.composites import composite_problems, expand_composites
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 #: libyaml's safe loader where PyYAML was built with it (same results, ten times faster)
@@ -114,6 +123,17 @@ class Scale(_Strict):
     #: the combined score is multiplied by this (a published linear transform, e.g. WHO-5: raw sum x 4)
     multiplier: float | None = Field(default=None, gt=0)
     cutoffs: list[Cutoff] = Field(default_factory=list)
+    #: a composite: the scales of this file it combines (its ``items`` and ``min_items`` follow from them)
+    subscales: list[str] | None = None
+    #: a composite's fewest subscales with a score (status ``ok``) for a score of its own
+    min_subscales: int | None = Field(default=None, ge=1)
+    #: where the scale comes from when the instrument's citation does not define it (required for a composite)
+    source: str | None = Field(default=None, min_length=1)
+
+    @property
+    def is_composite(self) -> bool:
+        """Whether the scale combines other scales of its instrument (``subscales``)."""
+        return self.subscales is not None
 
 
 class Example(_Strict):
@@ -150,6 +170,11 @@ class Instrument(_Strict):
     notes: str | None = None
     #: hand-worked answer sheets (required by `intervisie instruments check`, see instruments/README.md)
     examples: list[Example] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand(cls, data: object) -> object:
+        return expand_composites(data) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _consistent(self) -> Instrument:
@@ -213,6 +238,8 @@ def consistency_problems(inst: Instrument) -> list[tuple[Loc, str]]:
         problems.append((("scales",), "at least one scale is required"))
     for n, scale in enumerate(inst.scales):
         loc = ("scales", n)
+        if scale.subscales is not None:
+            continue  # items follow from the subscales, checked there and by composite_problems
         if not scale.items:
             problems.append(((*loc, "items"), f"scale '{scale.id}' has no items"))
         for k, item_id in enumerate(scale.items):
@@ -226,6 +253,7 @@ def consistency_problems(inst: Instrument) -> list[tuple[Loc, str]]:
         sets = {inst.items[[i.id for i in inst.items].index(i)].response_set for i in scale.items if i in known}
         if len(sets) > 1 and scale.method in ("sum", "prorated_sum"):
             problems.append(((*loc, "method"), "a sum needs all its items on one response set"))
+    problems += composite_problems(inst)
     scale_ids = {s.id for s in inst.scales}
     for n, example in enumerate(inst.examples):
         loc = ("examples", n)
@@ -339,7 +367,7 @@ def check_file(path: Path) -> list[Problem]:
             problems.append(Problem(path, _line_of(root, loc), _dotted(loc), err["msg"]))
         # the cross-field rules still apply to the parts that are valid on their own
         broken = {tuple(e["loc"][:2]) for e in exc.errors() if e["loc"]}
-        partial = Instrument.model_construct(**_valid_parts(data))
+        partial = Instrument.model_construct(**_valid_parts(expand_composites(data)))
         for loc, msg in consistency_problems(partial):
             if loc[:2] in broken:
                 continue  # a consequence of a problem already reported for that part
@@ -406,13 +434,7 @@ def _valid_parts(data: dict) -> dict:
         valid(Item, i) or Item.model_construct(id=str(i.get("id", "")) if isinstance(i, dict) else "")
         for i in (items if isinstance(items, list) else [])
     ]
-    parsed_scales = [
-        valid(Scale, s)
-        or Scale.model_construct(
-            id=str(s.get("id", "")) if isinstance(s, dict) else "", items=[], method="mean", min_items=1
-        )
-        for s in (scales if isinstance(scales, list) else [])
-    ]
+    parsed_scales = [valid(Scale, s) or _placeholder_scale(s) for s in (scales if isinstance(scales, list) else [])]
     examples = data.get("examples")
     parsed_examples = [
         valid(Example, e) or Example.model_construct(answers=[None] * len(parsed_items), scores={}, working="")
@@ -424,6 +446,19 @@ def _valid_parts(data: dict) -> dict:
         "scales": parsed_scales,
         "examples": parsed_examples,
     }
+
+
+def _placeholder_scale(raw: object) -> Scale:
+    """Stand in for an invalid scale, keeping what a composite needs of it (its id, items and min_items)."""
+    raw = raw if isinstance(raw, dict) else {}
+    items = raw.get("items")
+    m = raw.get("min_items")
+    return Scale.model_construct(
+        id=str(raw.get("id", "")),
+        items=[str(i) for i in items] if isinstance(items, list) else [],
+        method="mean",
+        min_items=m if isinstance(m, int) and m >= 1 else 1,
+    )
 
 
 def check_directory(directory: Path) -> dict[Path, list[Problem]]:

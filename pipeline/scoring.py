@@ -5,6 +5,8 @@ Nothing here knows a questionnaire by name; every rule comes from the instrument
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -84,6 +86,77 @@ def _aggregate(values: np.ndarray, scale: Scale, low: float, high: float) -> tup
     return score, n_answered
 
 
+def _simple(scored: Mapping[str, np.ndarray], inst: Instrument, scale: Scale) -> tuple[np.ndarray, ...]:
+    """Score one scale of items: (score, n_answered, score_status), by its method, multiplier and min_items."""
+    by_id = {item.id: item for item in inst.items}
+    values = np.column_stack([scored[i] for i in scale.items])
+    low, high = _value_range(inst.response_set_of(by_id[scale.items[0]]))
+    raw, n_answered = _aggregate(values, scale, low, high)
+    if scale.multiplier is not None:
+        raw = raw * scale.multiplier
+    enough = n_answered >= scale.min_items
+    status = np.where(enough, "ok", "too_few_items" if scale.below_min == "missing" else "scored_below_min")
+    final = raw if scale.below_min == "flag" else np.where(enough, raw, np.nan)
+    return final, n_answered, status
+
+
+def _composite(
+    scored: Mapping[str, np.ndarray], scale: Scale, subscales: Sequence[tuple[Scale, np.ndarray]]
+) -> tuple[np.ndarray, ...]:
+    """Score a composite from its subscales' item values and statuses: (score, n_answered, score_status).
+
+    With :math:`S` the subscales whose own score has status ``ok`` and :math:`A_s` the answered
+    items of subscale :math:`s`, the composite is
+
+    .. math:: C = \\frac{\\sum_{s \\in S} \\sum_{j \\in A_s} v_j}{\\sum_{s \\in S} |A_s|}
+
+    (the mean of the scored, reverse-keyed item values of the scored subscales, on the items'
+    metric) when :math:`|S| \\ge` ``min_subscales``, else missing (``too_few_items``).  Items of a
+    subscale without a score do not count.  ``n_answered`` counts every answered item of the
+    composite, as for any scale.  E.g. the Brief COPE's problem-focused coping with active
+    coping 4 + 2, planning 2 + (unanswered), instrumental support 2 + 2 and ``min_subscales`` 2:
+    planning has no score, :math:`C = (4 + 2 + 2 + 2) / 4 = 2.5`.
+
+    References
+    ----------
+    Cooper C, Katona C, Livingston G (2008). Validity and reliability of the Brief COPE in carers
+    of people with dementia: the LASER-AD Study. J Nerv Ment Dis 196:838-843 (the problem-focused,
+    emotion-focused and dysfunctional grouping of the Brief COPE).  The mean over items and the
+    ``min_subscales`` rule are the instrument file's (instruments/README.md, *Composite scores*).
+    """
+    n_rows = len(next(iter(scored.values())))
+    total, count, n_scored = np.zeros(n_rows), np.zeros(n_rows), np.zeros(n_rows, dtype=int)
+    for sub, status in subscales:
+        values = np.column_stack([scored[i] for i in sub.items])
+        use = ~np.isnan(values) & (status == "ok")[:, None]
+        total += np.where(use, values, 0.0).sum(axis=1)
+        count += use.sum(axis=1)
+        n_scored += status == "ok"
+    enough = n_scored >= (scale.min_subscales or len(subscales))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        final = np.where(enough, total / count, np.nan)
+    n_answered = (~np.isnan(np.column_stack([scored[i] for i in scale.items]))).sum(axis=1)
+    return final, n_answered, np.where(enough, "ok", "too_few_items")
+
+
+def combine(scored: Mapping[str, np.ndarray], instrument: Instrument) -> dict[str, tuple[np.ndarray, ...]]:
+    """Score every scale from the scored item values: scale id -> (score, n_answered, score_status).
+
+    ``scored`` maps each item id to its scored values (:func:`scored_values`, reversal applied),
+    one per row.  Simple scales are combined by their ``method`` (:func:`_aggregate`), times
+    their ``multiplier``, under their ``min_items`` rule; composites then from the scored
+    subscales (:func:`_composite`).  :func:`score` and the simulator both call this, so their
+    numbers agree.
+    """
+    out = {s.id: _simple(scored, instrument, s) for s in instrument.scales if not s.is_composite}
+    by_id = {s.id: s for s in instrument.scales}
+    for scale in instrument.scales:
+        if scale.is_composite:
+            subs = [(by_id[sub], out[sub][2]) for sub in scale.subscales or []]
+            out[scale.id] = _composite(scored, scale, subs)
+    return out
+
+
 def score(responses: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
     """Score every scale of an instrument for every row of a wide response table.
 
@@ -110,7 +183,8 @@ def score(responses: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
     scale is combined by its ``method`` (:func:`_aggregate`) and, when the scale has a
     ``multiplier`` ``c``, multiplied by it: WHO-5's percentage score is the raw sum times 4
     (Topp et al. 2015, Psychother Psychosom 84:167-176), e.g. answers 5 4 3 2 1 sum to 15 and
-    score 60.
+    score 60.  A composite (a scale with ``subscales``) is the mean of the item values of its
+    subscales that have a score, when at least ``min_subscales`` do (:func:`_composite`).
 
     Examples
     --------
@@ -121,7 +195,6 @@ def score(responses: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
     if missing:
         raise ScoringError(f"instrument '{instrument.id}': responses lack the item column(s) {missing}")
     _check_codes(responses, instrument)
-    by_id = {item.id: item for item in instrument.items}
     scored = {
         item.id: scored_values(
             pd.to_numeric(responses[item.id], errors="coerce").to_numpy(dtype=float),
@@ -130,16 +203,10 @@ def score(responses: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
         )
         for item in instrument.items
     }
+    combined = combine(scored, instrument)
     parts = []
     for scale in instrument.scales:
-        values = np.column_stack([scored[i] for i in scale.items])
-        low, high = _value_range(instrument.response_set_of(by_id[scale.items[0]]))
-        raw, n_answered = _aggregate(values, scale, low, high)
-        if scale.multiplier is not None:
-            raw = raw * scale.multiplier
-        enough = n_answered >= scale.min_items
-        status = np.where(enough, "ok", "too_few_items" if scale.below_min == "missing" else "scored_below_min")
-        final = raw if scale.below_min == "flag" else np.where(enough, raw, np.nan)
+        final, n_answered, status = combined[scale.id]
         parts.append(
             pd.DataFrame(
                 {
@@ -168,7 +235,9 @@ def score_range(inst: Instrument, scale: Scale) -> tuple[float, float]:
     * ``pomp``: :math:`100 (v - a) / (b - a)` at both ends, with ``[a, b]`` the range of the first
       item's response set, as :func:`score` computes it (0-100 on one response set);
 
-    and both ends times the scale's ``multiplier`` ``c > 0`` when it has one.
+    and both ends times the scale's ``multiplier`` ``c > 0`` when it has one.  A composite
+    (``subscales``) is a ``mean`` of its subscales' items, so its range is theirs (1-4 for the
+    Brief COPE's).
 
     Examples
     --------

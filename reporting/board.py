@@ -15,6 +15,7 @@ from pipeline.design import Design
 from reporting import fmt
 from reporting import populations as P
 from reporting.effects import Effect, long_term_effect, needed_sizes, short_term_effect
+from reporting.mediation_text import board_sentence
 from reporting.publish import Publication, publication
 from reporting.results import Results, absent, beneficial, reading
 from reporting.texts import adjusted_for, join_words, outcome_name, pick, programmes_phrase, short_months, wave_months
@@ -242,6 +243,8 @@ def answer(res: Results, design: Design, lang: str, pub: Publication | None = No
     bullets += [w for e in shorts if e.wide and (w := too_small(res, design, e, lang, pub))]
     confounder = evalue_text(shorts, longs, design, lang, pub)
     bullets += [confounder] if confounder else []
+    mechanism = board_sentence(res, design, pub, lang)
+    bullets += [mechanism] if mechanism else []
     who = for_whom(res, design, lang)
     if who:
         bullets.append(who)

@@ -96,9 +96,10 @@ def default_sources() -> list[Source]:
         cells_change,
         cells_flow,
         cells_survival,
+        invariance_text,
     )
 
-    return [cells_flow.source, cells_change.source, *cells_survival.SOURCES]
+    return [cells_flow.source, cells_change.source, *cells_survival.SOURCES, invariance_text.source]
 
 
 def design_dims(res: Results, design: Design) -> Part:

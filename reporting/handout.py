@@ -20,6 +20,7 @@ from reporting import fmt
 from reporting import populations as P
 from reporting.board_tables import direction_word
 from reporting.estimable import linear_reason, not_estimable, ratio_reason
+from reporting.invariance_text import holds_text
 from reporting.publish import Publication, publication
 from reporting.results import Results, absent
 from reporting.texts import factor_name, outcome_name, pick, programme_name, short_months, wave_months
@@ -190,17 +191,23 @@ def instruments(res: Results, design: Design, params: dict, lang: str, pub: Publ
         rows.append([outcome_name(design, scale, lang),
                      pub.statistic(fmt.num(alpha, 2, lang), alpha_pop) if alpha_pop else fmt.NONE,
                      pub.statistic(srm_text, srm_pop) if srm_pop else fmt.NONE,
-                     pub.statistic(verdict(alpha, value, threshold, lang), *groups) if groups else fmt.NONE])  # fmt: skip
+                     pub.statistic(verdict(alpha, value, threshold, lang), *groups) if groups else fmt.NONE,
+                     holds_text(res, design, scale, lang, pub)])  # fmt: skip
     horizon = short_months(design, lang)
     return fmt.table(
         [_l("Uitkomst (instrument)", "Outcome (instrument)", lang), _l("Betrouwbaarheid (alfa)", "Reliability (alpha)", lang),
-         _l("Gevoeligheid (SRM) [95%-BI]", "Responsiveness (SRM) [95% CI]", lang), _l("Oordeel", "Verdict", lang)],
-        rows, align="lrrl", widths=[32, 16, 26, 30],
+         _l("Gevoeligheid (SRM) [95%-BI]", "Responsiveness (SRM) [95% CI]", lang), _l("Oordeel", "Verdict", lang),
+         _l("Meet hetzelfde", "Measures the same", lang)],
+        rows, align="lrrll", widths=[24, 12, 20, 20, 24],
         caption=_l(
             f"Betrouwbaarheid bij de start (Cronbachs alfa; grens {fmt.num(threshold, 2, lang)}) en gevoeligheid voor "
             f"verandering in de intervisiegroep na {horizon} (standardised response mean: 0,2 matig, 0,5 goed).",
             f"Reliability at baseline (Cronbach's alpha; line {fmt.num(threshold, 2, lang)}) and responsiveness in the "
-            f"intervisie group after {horizon} (standardised response mean: 0.2 fair, 0.5 good).", lang),
+            f"intervisie group after {horizon} (standardised response mean: 0.2 fair, 0.5 good).", lang) + _l(
+            " Meet hetzelfde: meetinvariantie (factoranalyse); 'gelijk' = dezelfde ladingen en startwaarden, zodat "
+            "verschillen tussen metingen of programma's te vergelijken zijn.",
+            " Measures the same: measurement invariance (factor analysis); 'same' = equal loadings and intercepts, so "
+            "differences between waves or programmes can be compared.", lang),
     )  # fmt: skip
 
 

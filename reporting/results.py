@@ -24,8 +24,8 @@ from reporting.texts import phrase, pick, size_word
 #: the columns of every stage's ``skipped.csv``
 SKIPPED_COLUMNS = ["stage", "analysis", "outcome", "reason"]
 #: the order the stages run in (skipped analyses are listed in this order)
-STAGE_ORDER = ("quality", "reliability", "change", "power", "growth", "implementation", "careless", "sensitivity",
-               "survival")  # fmt: skip
+STAGE_ORDER = ("quality", "reliability", "invariance", "change", "mediation", "power", "growth", "implementation", "careless",
+               "sensitivity", "survival")  # fmt: skip
 
 
 @dataclass(frozen=True)

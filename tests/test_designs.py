@@ -45,6 +45,8 @@ ANALYSIS_DIRS = {
     "quality": "quality",
     "reliability": "reliability",
     "change": "change",
+    "invariance": "invariance",
+    "mediation": "mediation",
     "power": "power",
     "growth": "growth",
     "implementation": "implementation",
@@ -61,6 +63,8 @@ NEEDS = {
     "quality": ["design", "score", "careless"],
     "reliability": ["design", "ingest"],
     "change": ["design", "score", "reliability"],
+    "invariance": ["design", "ingest"],
+    "mediation": ["design", "score"],
     "power": ["design", "score"],
     "growth": ["design", "score"],
     "implementation": ["design", "score"],
@@ -137,6 +141,8 @@ def _stages(run: Run, params: Path) -> list[tuple[str, Callable[[], object]]]:
     from intervisie.stages.growth import run_growth
     from intervisie.stages.implementation import run_implementation
     from intervisie.stages.ingest import run_ingest
+    from intervisie.stages.invariance import run_invariance
+    from intervisie.stages.mediation import run_mediation
     from intervisie.stages.power import run_power
     from intervisie.stages.score import run_score
     from intervisie.stages.sensitivity import run_sensitivity
@@ -157,6 +163,8 @@ def _stages(run: Run, params: Path) -> list[tuple[str, Callable[[], object]]]:
             "change",
             lambda: run_change(c, INSTRUMENTS, r / "reliability" / "reliability.csv", params, r / "change", say),
         ),
+        ("invariance", lambda: run_invariance(c, INSTRUMENTS, params, r / "invariance", say)),
+        ("mediation", lambda: run_mediation(c, params, r / "mediation", say)),
         ("power", lambda: run_power(c, params, r / "power", say)),
         ("growth", lambda: run_growth(c, INSTRUMENTS, params, r / "growth", say)),
         ("implementation", lambda: run_implementation(c, INSTRUMENTS, params, r / "implementation", say)),

@@ -29,11 +29,13 @@ COMMAND_MODULES = {
     "analyze quality": ["intervisie.stages.common"],
     "analyze reliability": ["intervisie.stages.short_term"],
     "analyze change": ["intervisie.stages.short_term"],
+    "analyze invariance": ["intervisie.stages.invariance"],
     "analyze growth": ["intervisie.stages.growth"],
     "analyze implementation": ["intervisie.stages.implementation"],
     "analyze power": ["intervisie.stages.power"],
     "analyze sensitivity": ["intervisie.stages.sensitivity"],
     "analyze survival": ["intervisie.stages.survival"],
+    "analyze mediation": ["intervisie.stages.mediation"],
     "expectations validate": ["pipeline.expectations_run"],
     "plan": ["intervisie.stages.plan", "intervisie.stages.plan_inputs", "pipeline.plan_file"],
     # the renderer, and the modules the documents' cells import in their Jupyter kernel

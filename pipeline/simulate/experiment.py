@@ -137,4 +137,65 @@ def _truth(cfg: SimulationConfig, scale: str, frame: pd.DataFrame) -> dict[str, 
     return out
 
 
-__all__ = ["selection_study"]
+def mediation_study(
+    seed: int,
+    *,
+    groups: int = 30,
+    group_size: int = 6,
+    comparison: int = 150,
+    a: float = 3.0,
+    b: float = -0.4,
+    direct: float = -1.0,
+    group_sd: float = 2.0,
+    sd: float = 5.0,
+) -> pd.DataFrame:
+    """Simulate one study with a planted indirect path, in memory: the model the mediation analysis assumes.
+
+    ``groups`` intervisie groups of ``group_size`` members face ``comparison`` comparison
+    participants, each a cluster of one, in two programmes; one numeric covariate ``x``.  With
+    arm :math:`T`, group effects :math:`u_g, v_g \\sim N(0, \text{group\\_sd}^2)` (0 for a
+    comparison participant) and errors :math:`N(0, \text{sd}^2)`:
+
+    .. math::
+
+        M_0 &= 50 + 2x + 8 z_m,\\quad Y_0 = 40 + 2x + 8 z_y \\
+        M_1 &= 10 + 0.6 M_0 + a T + x + u_g + e_m \\
+        Y_2 &= 5 + 0.5 Y_0 - 0.1 M_0 + b M_1 + \text{direct}\\, T + x + 1.5\\,[\text{programme 2}] + v_g + e_y
+
+    so the true indirect effect is :math:`ab` and the total effect :math:`ab + \text{direct}`
+    (in ``attrs``: ``a``, ``b``, ``indirect``, ``direct``, ``total``).  Returns the columns of
+    :func:`analyses.mediation.mediation_effects`: ``participant, arm, programme, group, m_pre,
+    m_post, y_pre, y_post, x``.
+    """
+    rng = np.random.default_rng(seed)
+    n_t = groups * group_size
+    n = n_t + comparison
+    treated = np.r_[np.ones(n_t), np.zeros(comparison)]
+    group = np.r_[np.repeat(np.arange(groups), group_size), np.full(comparison, -1)]
+    programme = np.r_[np.repeat(rng.integers(0, 2, groups), group_size), rng.integers(0, 2, comparison)]
+    u = np.r_[rng.normal(0, group_sd, groups), 0.0][group]
+    v = np.r_[rng.normal(0, group_sd, groups), 0.0][group]
+    x = rng.standard_normal(n)
+    m_pre = 50 + 2 * x + 8 * rng.standard_normal(n)
+    y_pre = 40 + 2 * x + 8 * rng.standard_normal(n)
+    m_post = 10 + 0.6 * m_pre + a * treated + x + u + rng.normal(0, sd, n)
+    y_post = 5 + 0.5 * y_pre - 0.1 * m_pre + b * m_post + direct * treated + x + 1.5 * programme + v
+    y_post = y_post + rng.normal(0, sd, n)
+    frame = pd.DataFrame(
+        {
+            "participant": [f"p{i:04d}" for i in range(n)],
+            "arm": np.where(treated == 1, "intervisie", "comparison"),
+            "programme": np.where(programme == 1, "programme_2", "programme_1"),
+            "group": pd.array([f"g{k:03d}" if k >= 0 else None for k in group], dtype="string"),
+            "m_pre": m_pre,
+            "m_post": m_post,
+            "y_pre": y_pre,
+            "y_post": y_post,
+            "x": x,
+        }
+    )
+    frame.attrs = {"a": a, "b": b, "indirect": a * b, "direct": direct, "total": a * b + direct, "seed": seed}
+    return frame
+
+
+__all__ = ["mediation_study", "selection_study"]

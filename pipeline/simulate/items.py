@@ -176,23 +176,15 @@ def observed_score(codes: Mapping[str, np.ndarray], inst: Instrument, scale_id: 
     """Return one scale's score per row of answer codes, exactly as :func:`pipeline.scoring.score` computes it.
 
     The simulator's answers are valid codes by construction, so the code check of
-    :func:`~pipeline.scoring.score` is skipped; the scored values, the scale's ``method``,
-    ``multiplier`` and ``min_items`` rule are the pipeline's own (:func:`pipeline.scoring.scored_values`
-    and its aggregation), so the numbers are identical (tests/test_simulate_selection.py).
+    :func:`~pipeline.scoring.score` is skipped; the scored values and the combination into every
+    scale (simple scales and composites) are the pipeline's own (:func:`pipeline.scoring.scored_values`,
+    :func:`pipeline.scoring.combine`), so the numbers are identical (tests/test_simulate_selection.py).
+    ``codes`` holds every item of the instrument.
     """
-    from pipeline.scoring import _aggregate, _value_range, scored_values
+    from pipeline.scoring import combine, scored_values
 
-    scale = next(s for s in inst.scales if s.id == scale_id)
-    by_id = {i.id: i for i in inst.items}
-    values = np.column_stack(
-        [
-            scored_values(np.asarray(codes[i], dtype=float), inst.response_set_of(by_id[i]), reverse=by_id[i].reverse)
-            for i in scale.items
-        ]
-    )
-    low, high = _value_range(inst.response_set_of(by_id[scale.items[0]]))
-    raw, n_answered = _aggregate(values, scale, low, high)
-    if scale.multiplier is not None:
-        raw = raw * scale.multiplier
-    enough = n_answered >= scale.min_items
-    return raw if scale.below_min == "flag" else np.where(enough, raw, np.nan)
+    scored = {
+        item.id: scored_values(np.asarray(codes[item.id], dtype=float), inst.response_set_of(item), reverse=item.reverse)
+        for item in inst.items
+    }
+    return combine(scored, inst)[scale_id][0]
