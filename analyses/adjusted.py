@@ -236,9 +236,15 @@ def _empty_row(estimand: str, n_a: int, n_b: int, note: str) -> dict[str, Any]:
     return row
 
 
-def _programme_covariate(frame: pd.DataFrame, treated: np.ndarray, notes: list[str]) -> list[Covariate]:
+def programme_covariate(frame: pd.DataFrame, treated: np.ndarray, notes: list[str]) -> list[Covariate]:
+    """``programme`` as a categorical covariate, when it has several levels and one of them spans both arms.
+
+    The level order is the Categorical's (the design's order: the first is the reference), else
+    that of first appearance.  When every programme lies wholly in one arm (assignment by
+    programme), programme cannot be adjusted for: it is left out and ``notes`` says so.
+    """
     prog = frame["programme"]
-    if isinstance(prog.dtype, pd.CategoricalDtype) and prog.cat.ordered:
+    if isinstance(prog.dtype, pd.CategoricalDtype):
         levels = [str(v) for v in prog.cat.categories if (prog == v).any()]
     else:
         levels = [str(v) for v in pd.unique(prog.dropna())]
@@ -252,7 +258,8 @@ def _programme_covariate(frame: pd.DataFrame, treated: np.ndarray, notes: list[s
     return [Covariate("programme", "categorical", tuple(levels))]
 
 
-def _cluster_labels(frame: pd.DataFrame) -> np.ndarray:
+def cluster_labels(frame: pd.DataFrame) -> np.ndarray:
+    """The cluster of each row: its intervisie group, or the participant alone when they have none."""
     group = frame["group"].astype("string")
     own = "participant:" + frame["participant"].astype(str)
     return np.where(group.isna().to_numpy(), own.to_numpy(), ("group:" + group.fillna("")).to_numpy())
@@ -349,7 +356,7 @@ def adjusted_short_term(
     if min(n_a, n_b) < max(min_per_arm, 1):
         notes.append(f"too few people: {n_a} in {arms[0]}, {n_b} in {arms[1]} (at least {min_per_arm} per arm)")
         return _empty_row(estimand, n_a, n_b, "; ".join(notes)), pd.DataFrame(columns=BALANCE_COLUMNS)
-    adjust = [Covariate("pre", "numeric"), *_programme_covariate(frame, treated, notes)]
+    adjust = [Covariate("pre", "numeric"), *programme_covariate(frame, treated, notes)]
     adjust += [c for c in covariates if c.name not in {"pre", "programme"}]
     X = adjustment_matrix(frame, adjust)
     if X.attrs.get("dropped"):
@@ -362,7 +369,7 @@ def adjusted_short_term(
         return row, balance_table(X, treated, np.ones(len(treated)))
     weights = balancing_weights(treated, fit.scores, cast(Literal["att", "ato", "ate"], estimand))
     balance = balance_table(X, treated, weights)
-    ancova = weighted_ancova(frame["post"].to_numpy(), treated, X, weights, _cluster_labels(frame), vcov=vcov)
+    ancova = weighted_ancova(frame["post"].to_numpy(), treated, X, weights, cluster_labels(frame), vcov=vcov)
     if ancova.note:
         notes.append(ancova.note)
     sd = _pooled_sd(frame["pre"].to_numpy(), treated)

@@ -50,9 +50,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analyses.adjusted import programme_covariate
 from analyses.evalue import evalue_smd
 from analyses.growth import EFFECT_COLUMNS, MIN_PARTICIPANTS, SKIPPED_COLUMNS, growth_data, not_estimable
-from analyses.mixed import MixedModel, NoAcceptableFitError
+from analyses.mixed import NoAcceptableFitError
 from analyses.mixed.formula import parse_formula
 from analyses.propensity import (
     Covariate,
@@ -130,22 +131,6 @@ class ParticipantWeights:
         return float(smd.max()) if smd.notna().any() else math.nan
 
 
-def _programme_covariate(frame: pd.DataFrame, treated: np.ndarray, notes: list[str]) -> list[Covariate]:
-    """``programme`` as a categorical covariate when it has several levels and one of them spans both arms."""
-    prog = frame["programme"]
-    if isinstance(prog.dtype, pd.CategoricalDtype):
-        levels = [str(v) for v in prog.cat.categories if (prog == v).any()]
-    else:
-        levels = [str(v) for v in pd.unique(prog.dropna())]
-    if len(levels) < 2:
-        return []
-    text = prog.astype("string")
-    if not any(len(set(treated[(text == lev).fillna(False).to_numpy()])) == 2 for lev in levels):
-        notes.append("programme not adjusted for: every programme lies wholly in one arm")
-        return []
-    return [Covariate("programme", "categorical", tuple(levels))]
-
-
 def participant_weights(
     data: pd.DataFrame, covariates: Sequence[Covariate], *, baseline: str, estimand: str = "ato"
 ) -> ParticipantWeights:
@@ -179,7 +164,7 @@ def participant_weights(
         note = f"too few people with a baseline score for a propensity model ({n_t} intervisie, {n_c} comparison)"
         return ParticipantWeights(empty, estimand, note=note)
     notes: list[str] = []
-    adjust = [Covariate("baseline score", "numeric"), *_programme_covariate(base, treated, notes), *covariates]
+    adjust = [Covariate("baseline score", "numeric"), *programme_covariate(base, treated, notes), *covariates]
     X = adjustment_matrix(base, adjust)
     if X.attrs.get("dropped"):
         notes.append("left out of the propensity model (constant or collinear): " + ", ".join(X.attrs["dropped"]))
@@ -253,15 +238,6 @@ def adjusted_model_frame(
     frame = frame.join(X, on="participant")
     extra = " + ".join(f"{c} * ({' + '.join(time)})" if time else c for c in names)
     return frame, f"{fixed} + {extra}", notes
-
-
-def _status(model: MixedModel) -> tuple[str, str]:
-    if model.singular_:
-        return "singular", next(m for m in model.messages_ if m.startswith("boundary (singular) fit"))
-    if not model.converged_:
-        reasons = [m for m in model.messages_ if "converge" in m or "Hessian" in m or "unidentifiable" in m]
-        return "not converged", "; ".join(reasons)
-    return "accepted", ""
 
 
 def _nan_rows(outcome: str, terms: list[str], note: str, n: int, n_obs: int, **extra: object) -> pd.DataFrame:

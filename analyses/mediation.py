@@ -84,6 +84,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analyses.adjusted import cluster_labels, programme_covariate
 from analyses.cluster_robust import VCOV_TYPES, VcovType, contrast_inference
 from analyses.propensity import (
     Covariate,
@@ -179,21 +180,6 @@ def monte_carlo_draws(
     return indirect, proportion
 
 
-def _cluster_labels(frame: pd.DataFrame) -> np.ndarray:
-    group = frame["group"].astype("string")
-    own = "participant:" + frame["participant"].astype(str)
-    return np.where(group.isna().to_numpy(), own.to_numpy(), ("group:" + group.fillna("")).to_numpy())
-
-
-def _programme(frame: pd.DataFrame) -> list[Covariate]:
-    prog = frame["programme"]
-    if isinstance(prog.dtype, pd.CategoricalDtype) and prog.cat.ordered:
-        levels = [str(v) for v in prog.cat.categories if (prog == v).any()]
-    else:
-        levels = [str(v) for v in pd.unique(prog.dropna())]
-    return [Covariate("programme", "categorical", tuple(levels))] if len(levels) > 1 else []
-
-
 def _empty(n: int, n_a: int, n_b: int, weighting: str, vcov: str, draws: int, note: str) -> list[dict[str, Any]]:
     info = {"n": n, "n_a": n_a, "n_b": n_b, "clusters": 0, "weighting": weighting, "vcov": vcov, "draws": draws,
             "note": note}  # fmt: skip
@@ -275,7 +261,7 @@ def mediation_effects(
     if min(n_a, n_b) < max(min_per_arm, 1):
         notes.append(f"too few people: {n_a} in {arms[0]}, {n_b} in {arms[1]} (at least {min_per_arm} per arm)")
         return _empty(n_a + n_b, n_a, n_b, weighting, vcov, draws, "; ".join(notes))
-    adjust = [Covariate("m_pre", "numeric"), Covariate("y_pre", "numeric"), *_programme(data)]
+    adjust = [Covariate("m_pre", "numeric"), Covariate("y_pre", "numeric"), *programme_covariate(data, treated, notes)]
     adjust += [c for c in covariates if c.name not in {"m_pre", "y_pre", "programme"}]
     X = adjustment_matrix(data, adjust)
     if X.attrs.get("dropped"):
@@ -300,7 +286,7 @@ def mediation_effects(
         names = [str(c) for c in X.columns]
         notes.append("aliased covariate(s) left out: " + ", ".join(n for j, n in enumerate(names) if j not in cols))
     base = np.column_stack([np.ones(len(data)), treated, xm[:, cols]])  # 1, T, X
-    codes, uniques = pd.factorize(pd.Series(_cluster_labels(data)))
+    codes, uniques = pd.factorize(pd.Series(cluster_labels(data)))
     codes = codes.astype(np.intp)
     g = len(uniques)
     info = {"n": len(data), "n_a": n_a, "n_b": n_b, "clusters": g, "weighting": weighting, "vcov": vcov,

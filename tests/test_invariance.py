@@ -8,6 +8,8 @@ loading difference breaks metric invariance; clean data keep scalar invariance.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -178,3 +180,50 @@ def test_the_methods_appendix_flags_effects_where_scalar_invariance_fails() -> N
     assert len(words) == 2
     assert "across waves does not hold for s1" in words[0] and "change over the waves" in words[0]
     assert "s2" in words[1]
+
+
+def _simulated_baseline(tmp_path: Path, shifts: list[dict]) -> tuple[pd.DataFrame, list[str]]:
+    """The demo design simulated in memory (1,500 people), with ``shifts`` planted: baseline BRS items and programme."""
+    from pipeline.instruments import load_library
+    from pipeline.simulate.config import load_config
+    from pipeline.simulate.simulation import simulate
+    from pipeline.study import load_study
+
+    demo = Path(__file__).resolve().parents[1] / "data_raw" / "demo"
+    cfg = load_config(demo / "simulation.yaml")
+    items_model = type(cfg.items).model_validate({**cfg.items.model_dump(), "shifts": shifts})
+    cfg = cfg.model_copy(update={"items": items_model})
+    study = load_study(demo / "study.yaml")
+    library = load_library(Path(__file__).resolve().parents[1] / "instruments")
+    sim = simulate(cfg, study, library, n_participants=1500)
+    first = min(study.waves, key=lambda w: study.waves[w].months)
+    frame = sim.waves[first]
+    people = sim.cohort.people
+    items = [i for i in library["brs"].item_ids()]
+    out = frame[["participant", *items]].assign(programme=people["programme"].to_numpy()[frame["participant"]])
+    return out, list(study.programmes)
+
+
+def test_the_simulator_plants_a_non_invariant_item_and_the_analysis_finds_it(tmp_path: Path) -> None:
+    """An intercept shift of one BRS item in one programme (pipeline/simulate, ``items.shifts``) breaks scalar
+    invariance across programmes, and the search names that item; without it scalar invariance holds."""
+    from analyses.invariance_tables import scale_invariance
+
+    shifted, order = _simulated_baseline(tmp_path, [{"item": "brs_3", "programme": order_of_second(), "steps": 0.8}])
+    items = [c for c in shifted.columns if c.startswith("brs_")]
+    key = {"instrument": "brs", "scale": "brs", "comparison": "programmes", "groups": ";".join(order)}
+    row, _fit, _sizes, _skipped = scale_invariance(shifted, items, "programme", order, min_per_group=100,
+                                                   delta_cfi=0.010, delta_rmsea=0.015, key=key)  # fmt: skip
+    assert row["holds"] == "metric", row
+    assert "brs_3" in str(row["broken_by"]), row
+    clean, _ = _simulated_baseline(tmp_path, [])
+    row, *_ = scale_invariance(clean, items, "programme", order, min_per_group=100, delta_cfi=0.010,
+                               delta_rmsea=0.015, key=key)  # fmt: skip
+    assert row["holds"] == "scalar", row
+
+
+def order_of_second() -> str:
+    """The demo's second programme (the shift is planted there; the first is the reference)."""
+    from pipeline.study import load_study
+
+    return list(load_study(Path(__file__).resolve().parents[1] / "data_raw" / "demo" / "study.yaml").programmes)[1]

@@ -75,11 +75,25 @@ class Design(_Strict):
         return sum(p.n_intervisie + p.n_comparison for p in self.programmes.values())
 
 
+class ItemShift(_Strict):
+    """A non-invariant item: ``steps`` answer steps added to one item's answers in one programme.
+
+    The latent trait is the same; only how the item is answered differs (an intercept shift, the
+    kind of measurement non-invariance a scalar invariance test looks for).
+    """
+
+    item: str
+    programme: str
+    steps: float
+
+
 class ItemModel(_Strict):
     """How item answers scatter around the latent score (in answer-code steps)."""
 
     noise_sd: float = Field(ge=0.5)
     offset_sd: float = Field(ge=0)
+    #: planted non-invariant items (none by default)
+    shifts: list[ItemShift] = Field(default_factory=list)
 
 
 class OutcomeScale(_Strict):

@@ -121,6 +121,7 @@ def answer_codes(
     latent: dict[str, np.ndarray],
     offsets: dict[str, float],
     noise_sd: float,
+    shifts: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Draw the answer codes of every item of an instrument from its scales' latent scores.
 
@@ -138,6 +139,8 @@ def answer_codes(
         Item id -> fixed offset in answer steps (:func:`item_offsets`).
     noise_sd : float
         SD of the item noise in answer steps.
+    shifts : dict, optional
+        Item id -> answer steps added per respondent (a planted non-invariant item; none by default).
 
     Returns
     -------
@@ -157,6 +160,8 @@ def answer_codes(
             scored = codes if rs.scores is None else np.array([rs.scores[int(c)] for c in codes])
             steps = rs.max - rs.min
             g = f + offsets.get(item_id, 0.0) / steps
+            if shifts and item_id in shifts:
+                g = g + np.asarray(shifts[item_id], dtype=float) / steps
             ascending = scored[-1] > scored[0]
             if ascending == item.reverse:
                 g = 1.0 - g

@@ -160,7 +160,7 @@ def _selection_order(
         before = replace(model, leave_months=np.full(len(people), np.inf))
         _latent, answers, _rng = wave_answers(
             cfg, before, first, 0.0, wave_instruments[first], people["group"].to_numpy(),
-            people["intervisie"].to_numpy(),
+            people["intervisie"].to_numpy(), people["programme"].to_numpy(),
         )  # fmt: skip
     empty = pd.DataFrame(index=pd.RangeIndex(len(cohort.people)))
     value = selection_score(cfg, model, empty if covariates is None else covariates, answers)

@@ -86,8 +86,12 @@ def wave_answers(
     instruments: list[str],
     group: np.ndarray,
     arm: np.ndarray,
+    programme: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.random.Generator]:
-    """Return one wave's latent outcomes and item answers of everyone, and the wave's stream (drawn so far)."""
+    """Return one wave's latent outcomes and item answers of everyone, and the wave's stream (drawn so far).
+
+    ``programme`` (per person) places the planted non-invariant items (``items.shifts``).
+    """
     rng = stream(cfg.seed, f"wave/{wave}")
     latent = {
         scale_id: outcome_latent(
@@ -101,7 +105,7 @@ def wave_answers(
     }
     items: dict[str, np.ndarray] = {}
     for inst_id in instruments:
-        items.update(_instrument_answers(cfg, model, model.instruments[inst_id], latent, group, arm, rng))
+        items.update(_instrument_answers(cfg, model, model.instruments[inst_id], latent, group, arm, rng, programme))
     return latent, items, rng
 
 
@@ -126,7 +130,7 @@ def _build_waves(
     latents: dict[str, pd.DataFrame] = {}
     for wave in sorted(wave_instruments, key=lambda w: wave_months[w]):
         month = wave_months[wave]
-        latent, items, rng = wave_answers(cfg, model, wave, month, wave_instruments[wave], group, arm)
+        latent, items, rng = wave_answers(cfg, model, wave, month, wave_instruments[wave], group, arm, programme)
         latents[wave] = pd.DataFrame(latent)
         current_burnout = latent[r.burnout_scale]
         z_obs = np.nan_to_num((last_observed - centre) / spread)
@@ -168,6 +172,7 @@ def _instrument_answers(
     group: np.ndarray,
     arm: np.ndarray,
     rng: np.random.Generator,
+    programme: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     geoms = [o.geom for o in model.outcomes.values() if o.geom.instrument == inst.id]
     geoms += [r.geom for r in model.ratings.values() if r.geom.instrument == inst.id]
@@ -178,7 +183,12 @@ def _instrument_answers(
             person = np.arange(len(group))
             latent[geom.scale] = rating_latent(model.ratings[geom.scale], np.where(rated, group, 0), person, rng)
     offsets = item_offsets(stream(cfg.seed, f"offsets/{inst.id}"), inst, geoms, cfg.items.offset_sd)
-    codes = answer_codes(rng, inst, geoms, latent, offsets, cfg.items.noise_sd)
+    shifts = {
+        shift.item: np.where(programme == shift.programme, shift.steps, 0.0)
+        for shift in cfg.items.shifts
+        if programme is not None and shift.item in inst.item_ids()
+    }
+    codes = answer_codes(rng, inst, geoms, latent, offsets, cfg.items.noise_sd, shifts)
     if all(g.scale in model.ratings for g in geoms):  # a group rating: only members can answer it
         codes = {k: np.where(rated & arm, v, np.nan) for k, v in codes.items()}
     return {item.id: codes[item.id] for item in inst.items}
