@@ -131,6 +131,7 @@ def holds_text(res: Results, design: Design, scale: str, lang: str, pub: Publica
         r = hit.iloc[0]
         word = HANDOUT_WORDS[str(r["holds"])][0 if lang == "nl" else 1]
         pops = populations(design, comparison, str(r["groups"]))
-        text = f"{nl if lang == 'nl' else en}: {word}"
-        parts.append(pub.statistic(text, pops[0], *pops[1:]) if pops else text)
+        if not pops or not pub.shown(*pops):
+            continue  # a comparison about groups the publication cannot show is left out, not crossed out
+        parts.append(pub.statistic(f"{nl if lang == 'nl' else en}: {word}", pops[0], *pops[1:]))
     return "; ".join(parts) if parts else fmt.NONE
