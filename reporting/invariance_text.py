@@ -29,8 +29,10 @@ LEVEL_WORDS = {"configural": "configural only", "metric": "metric (equal loading
                "scalar": "scalar (equal loadings and intercepts)", "none": "not estimable (no convergence)"}  # fmt: skip
 
 
-def populations(design: Design, comparison: str, groups: str) -> list[P.Population]:
+def populations(design: Design, comparison: str, groups: object) -> list[P.Population]:
     """The people each compared group's CFA is about: baseline respondents of a programme, or a wave's respondents."""
+    if not isinstance(groups, str) or not groups:  # a comparison left out (one programme, too few people): no groups
+        return []
     names = [g for g in str(groups).split(";") if g]
     if comparison == "programmes":
         return [P.answered(None, g, design.baseline) for g in names]
@@ -44,14 +46,14 @@ def source(res: Results, design: Design) -> Part:
     if table is None:
         return part
     for r in table.itertuples():
-        for pop in populations(design, str(r.comparison), str(r.groups)):
+        for pop in populations(design, str(r.comparison), r.groups):
             part.statistic("inv", pop)
     return part
 
 
 def _table(design: Design, pub: Publication, rows: pd.DataFrame, scale: str) -> str:
     def about(text: str, r: pd.Series) -> str:
-        pops = populations(design, str(r["comparison"]), str(r["groups"]))
+        pops = populations(design, str(r["comparison"]), r["groups"])
         return pub.statistic(text, pops[0], *pops[1:]) if pops else text
 
     def num(column: str, digits: int = 3):
@@ -130,7 +132,7 @@ def holds_text(res: Results, design: Design, scale: str, lang: str, pub: Publica
             continue
         r = hit.iloc[0]
         word = HANDOUT_WORDS[str(r["holds"])][0 if lang == "nl" else 1]
-        pops = populations(design, comparison, str(r["groups"]))
+        pops = populations(design, comparison, r["groups"])
         if not pops or not pub.shown(*pops):
             continue  # a comparison about groups the publication cannot show is left out, not crossed out
         parts.append(pub.statistic(f"{nl if lang == 'nl' else en}: {word}", pops[0], *pops[1:]))

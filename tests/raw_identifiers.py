@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.instruments import load_library
-from pipeline.items import item_columns
+from pipeline.items import data_columns
 from pipeline.readers import read_source
 from pipeline.study import load_study
 
@@ -23,10 +23,7 @@ def raw_identifiers(study_dir: Path, min_length: int = 5) -> set[str]:
     instruments = load_library(INSTRUMENTS)
     found: set[str] = set()
     for role, source in study.sources():
-        items = frozenset()
-        if role == "survey":
-            items = frozenset(c for m in item_columns(source, instruments).values() for c in m.values())
-        frame = read_source(study_dir / source.file, source, items).frame
+        frame = read_source(study_dir / source.file, source, data_columns(study, role, source, instruments)).frame
         columns = [*source.identifier_columns, *source.free_text_columns]
         columns += [source.columns[f] for f in ID_FIELDS if f in source.columns]
         for column in columns:

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from pipeline.instruments import load_library
-from pipeline.items import item_columns
+from pipeline.items import data_columns
 from pipeline.pseudonymise import KEY_VARIABLE, pseudonym
 from pipeline.readers import read_source
 from pipeline.study import load_study
@@ -66,10 +66,7 @@ def test_the_canaries_are_in_the_raw_data(copy: Path) -> None:
     library = load_library(INSTRUMENTS)
     cells: set[str] = set()
     for role, source in study.sources():
-        items = frozenset()
-        if role == "survey":
-            items = frozenset(c for m in item_columns(source, library).values() for c in m.values())  # type: ignore[arg-type]
-        table = read_source(copy / canary.STUDY / source.file, source, items)
+        table = read_source(copy / canary.STUDY / source.file, source, data_columns(study, role, source, library))
         cells |= {str(v).casefold() for v in table.frame.to_numpy(dtype=object).ravel() if v is not None}
     for token in canary.CELL_CANARIES:
         assert any(token.casefold() in c for c in cells), token
