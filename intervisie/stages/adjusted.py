@@ -29,7 +29,9 @@ from analyses.data import change_table, covariate_frame
 from analyses.figures import love_plot, save_png
 from analyses.multiplicity import FAMILY_METHODS, p_adjust
 from analyses.propensity import Covariate
+from pipeline.covariates import empty_covariates
 from pipeline.design import Design
+from pipeline.errors import InputError
 
 ADJUSTED_COLUMNS = [
     "outcome", "estimand", "n_a", "n_b", "clusters", "estimate", "se", "df", "p", "ci95_low", "ci95_high",
@@ -55,6 +57,19 @@ class AdjustedParams(BaseModel):
 def design_covariates(design: Design) -> list[Covariate]:
     """The study's declared baseline covariates as the analyses take them."""
     return [Covariate(c.id, c.kind, tuple(c.levels)) for c in design.covariates]
+
+
+def clean_covariates(clean_dir: Path) -> pd.DataFrame:
+    """The clean covariates table (long), or its empty form when the clean data have none (scored data supplied)."""
+    path = clean_dir / "covariates.parquet"
+    if not path.exists():
+        return empty_covariates()
+    long = pd.read_parquet(path)
+    missing = {"participant", "covariate", "value", "level"} - set(long.columns)
+    if missing:
+        raise InputError(f"{path} lacks column(s) {sorted(missing)}: it is not a clean covariates table "
+                         "(see docs/canonical-form.md)")  # fmt: skip
+    return long
 
 
 def adjusted_tables(

@@ -11,7 +11,7 @@ from analyses.adjusted_growth import ADJUSTED_COLUMNS, adjusted_growth_results
 from analyses.data import covariate_frame
 from analyses.figures import forest_figure, save_png, trajectory_figure
 from analyses.growth import growth_results
-from intervisie.stages.adjusted import AdjustedParams, design_covariates
+from intervisie.stages.adjusted import AdjustedParams, clean_covariates, design_covariates
 from intervisie.stages.common import (
     DESIGN_FILE,
     AnalysisParams,
@@ -20,12 +20,10 @@ from intervisie.stages.common import (
     choice_section,
     flagged_responses,
     load_analysis_params,
-    read_clean,
     write_skipped,
     write_table,
 )
 from pipeline.atomic import write_text
-from pipeline.covariates import empty_covariates
 from pipeline.design import Design
 from pipeline.errors import InputError
 
@@ -155,13 +153,8 @@ def adjusted_growth(
     if why is not None:
         return pd.DataFrame(columns=ADJUSTED_COLUMNS), [{"analysis": "adjusted long-term effects", "reason": why}]
     options = choice_section(params, "adjusted", AdjustedParams, params_path)
-    path = clean_dir / "covariates.parquet"
-    long = read_clean(clean_dir, ("covariates",))["covariates"] if path.exists() else empty_covariates()
     covariates = design_covariates(design)
-    missing = {"participant", "covariate", "value", "level"} - set(long.columns)
-    if missing:
-        raise InputError(f"{path} lacks column(s) {sorted(missing)}: it is not a clean covariates table")
-    wide = covariate_frame(long, {c.name: c.kind for c in covariates})
+    wide = covariate_frame(clean_covariates(clean_dir), {c.name: c.kind for c in covariates})
     spec = params.growth
     results = adjusted_growth_results(
         scores,

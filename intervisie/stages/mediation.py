@@ -26,19 +26,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from analyses.data import covariate_frame
 from analyses.mediation import EFFECT_KEYS, INFO_KEYS, mediation_effects, mediation_frame
 from intervisie.choices import default_mediators
-from intervisie.stages.adjusted import AdjustedParams, design_covariates
+from intervisie.stages.adjusted import AdjustedParams, clean_covariates, design_covariates
 from intervisie.stages.common import (
     DESIGN_FILE,
     Progress,
     analysis_scores,
     choice_section,
     load_analysis_params,
-    read_clean,
     write_skipped,
     write_table,
 )
 from pipeline.atomic import write_text
-from pipeline.covariates import empty_covariates
 from pipeline.design import Design
 from pipeline.errors import InputError
 
@@ -105,9 +103,7 @@ def run_mediation(clean_dir: Path, params_path: Path, out_dir: Path, progress: P
     if design.has_comparison and later and mediators:
         _participants, scores = analysis_scores(clean_dir, params)
         covs = design_covariates(design)
-        long = read_clean(clean_dir, ("covariates",))["covariates"] if (clean_dir / "covariates.parquet").exists() \
-            else empty_covariates()  # fmt: skip
-        wide = covariate_frame(long, {c.name: c.kind for c in covs})
+        wide = covariate_frame(clean_covariates(clean_dir), {c.name: c.kind for c in covs})
         weighting = _weighting(options, params.section("adjusted"), design)
         measured = set(scores["scale"].astype(str))
         for mediator in mediators:

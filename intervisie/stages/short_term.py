@@ -14,6 +14,7 @@ from intervisie.stages.adjusted import (
     BALANCE_COLUMNS,
     AdjustedParams,
     adjusted_tables,
+    clean_covariates,
     write_love_plot,
 )
 from intervisie.stages.common import (
@@ -27,7 +28,6 @@ from intervisie.stages.common import (
     write_table,
 )
 from pipeline.atomic import write_text
-from pipeline.covariates import empty_covariates
 from pipeline.errors import InputError
 from pipeline.instruments import load_library
 
@@ -101,8 +101,7 @@ def run_change(
     options = choice_section(params, "adjusted", AdjustedParams, params_path)
     adjusted, balance = pd.DataFrame(columns=ADJUSTED_COLUMNS), pd.DataFrame(columns=BALANCE_COLUMNS)
     if params.design.has_comparison:
-        covariates = read_clean(clean_dir, ("covariates",))["covariates"] if (clean_dir / "covariates.parquet").exists() \
-            else empty_covariates()  # fmt: skip
+        covariates = clean_covariates(clean_dir)
         alpha = float(params.section("sensitivity").get("alpha", 0.05))
         adjusted, balance = adjusted_tables(scores, covariates, params.design, params.outcomes(), options, alpha=alpha)
     else:
