@@ -22,9 +22,13 @@ repro: $(STAMP)
 	$(BIN)/dvc repro
 	@$(BIN)/intervisie where
 
+# the test files run on every core (pytest-xdist; tests/conftest.py keeps each file, and the files
+# sharing the one full pipeline run, in one worker),
+# so the stages inside the tests fit their models serially (INTERVISIE_WORKERS=1)
+TEST_WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	INTERVISIE_WORKERS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks ingest

@@ -46,6 +46,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,7 @@ from analyses.evalue import evalue_smd
 from analyses.growth import EFFECT_COLUMNS, MIN_PARTICIPANTS, SKIPPED_COLUMNS, growth_data, not_estimable
 from analyses.mixed import NoAcceptableFitError
 from analyses.mixed.formula import parse_formula
+from analyses.parallel import map_ordered
 from analyses.propensity import (
     Covariate,
     adjustment_matrix,
@@ -343,32 +345,54 @@ def adjusted_growth_results(
     programmes: list[str] | None = None,
     estimand: str = "ato",
     min_participants: int = MIN_PARTICIPANTS,
+    workers: int = 1,
 ) -> dict[str, pd.DataFrame]:
     """The adjusted effect terms of every outcome (``effects``) and what could not be fitted (``skipped``).
 
     ``scores`` is the long wave-score table (:func:`analyses.data.wave_scores`),
     ``covariate_table`` one row per participant (``participant`` plus a column per covariate;
     a participant without a row has every covariate missing). The other arguments are those of
-    :func:`analyses.growth.growth_results` and :func:`adjusted_growth_effects`.
+    :func:`analyses.growth.growth_results` and :func:`adjusted_growth_effects`; ``workers`` fits
+    the scales in that many processes (:func:`analyses.parallel.map_ordered`; identical results).
     """
     names = [c.name for c in covariates]
     missing = [c for c in names if c not in covariate_table.columns]
     if missing:
         raise ValueError(f"the covariates table lacks column(s) {missing}")
     table = covariate_table[["participant", *names]].astype({"participant": str}).drop_duplicates("participant")
-    parts, skipped = [], []
-    for scale in scales:
-        data = growth_data(scores, scale, programmes).merge(table, on="participant", how="left", validate="many_to_one")
-        try:
-            weights = participant_weights(data, covariates, baseline=baseline, estimand=estimand)
-            rows = adjusted_growth_effects(data, covariates, weights, fixed=fixed, random=random, terms=terms,
-                                           baseline=baseline, outcome=scale, min_participants=min_participants)  # fmt: skip
-        except Exception as exc:  # an outcome that cannot be fitted is a NaN row with the reason, never a crash
-            note = f"adjusted model failed: {type(exc).__name__}: {exc}"
-            rows = _nan_rows(scale, terms, note, int(data["participant"].nunique()), len(data), weights=estimand)
-        parts.append(rows)
+    task = partial(_scale_adjusted, scores=scores, table=table, covariates=list(covariates), fixed=fixed,
+                   random=random, terms=terms, baseline=baseline, programmes=programmes, estimand=estimand,
+                   min_participants=min_participants)  # fmt: skip
+    parts = map_ordered(task, scales, workers=workers)
+    skipped = []
+    for scale, rows in zip(scales, parts, strict=True):
         failed = rows[rows["estimate"].isna()]
         skipped.extend({"analysis": f"adjusted effect {r.term}", "outcome": scale, "reason": r.note} for r in failed.itertuples())
     effects = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ADJUSTED_COLUMNS)
     effects["note"] = effects["note"].fillna("")
     return {"effects": effects.reindex(columns=ADJUSTED_COLUMNS), "skipped": pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)}
+
+
+def _scale_adjusted(
+    scale: str,
+    *,
+    scores: pd.DataFrame,
+    table: pd.DataFrame,
+    covariates: list[Covariate],
+    fixed: str,
+    random: Sequence[str],
+    terms: list[str],
+    baseline: str,
+    programmes: list[str] | None,
+    estimand: str,
+    min_participants: int,
+) -> pd.DataFrame:
+    """The adjusted effect rows of one scale (see :func:`adjusted_growth_results`)."""
+    data = growth_data(scores, scale, programmes).merge(table, on="participant", how="left", validate="many_to_one")
+    try:
+        weights = participant_weights(data, covariates, baseline=baseline, estimand=estimand)
+        return adjusted_growth_effects(data, covariates, weights, fixed=fixed, random=random, terms=terms,
+                                       baseline=baseline, outcome=scale, min_participants=min_participants)  # fmt: skip
+    except Exception as exc:  # an outcome that cannot be fitted is a NaN row with the reason, never a crash
+        note = f"adjusted model failed: {type(exc).__name__}: {exc}"
+        return _nan_rows(scale, terms, note, int(data["participant"].nunique()), len(data), weights=estimand)

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import pingouin as pg
 from scipy import stats
 
 from analyses.checks import check_ci, check_columns, ci_label
@@ -282,6 +281,7 @@ def hedges_g(
     if _sd(x, magnitude) == 0 and _sd(y, magnitude) == 0:
         row["note"] = f"not estimable: {dv!r} has no variance within the groups (all values tied)"
         return pd.DataFrame([row])
+    import pingouin as pg  # here, not at the top: the stages that never call it skip its 2 s import
     d = float(pg.compute_effsize(x, y, paired=False, eftype="cohen"))
     g = float(pg.compute_effsize(x, y, paired=False, eftype="hedges"))
     se = np.sqrt((nx + ny) / (nx * ny) + g**2 / (2 * (nx + ny)))

@@ -33,12 +33,15 @@ Reference: Singer JD, Willett JB (2003). Applied Longitudinal Data Analysis, ch.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
 from analyses.data import piecewise_time
 from analyses.mixed import MixedModel, NoAcceptableFitError, likelihood_ratio_test
 from analyses.mixed.formula import parse_formula
+from analyses.parallel import map_ordered
 from analyses.random_pruning import LOG_COLUMNS, fit_pruned
 
 ARM_LEVELS = ["comparison", "intervisie"]
@@ -151,6 +154,7 @@ def growth_results(
     effect_terms: list[str] | None = None,
     programmes: list[str] | None = None,
     min_participants: int = MIN_PARTICIPANTS,
+    workers: int = 1,
 ) -> dict[str, pd.DataFrame]:
     """Fit the growth model of every scale: effects, wave means, fallback log, moderation tests, variances, fit.
 
@@ -162,59 +166,20 @@ def growth_results(
     estimable); ``programmes`` orders the programme levels (the first is the reference; the
     effects name it in ``reference_programme``, and the reference arm in ``reference_arm``).
     Standardised effects divide by the SD of the baseline scores of the scale.
-    The ``skipped`` table lists each analysis left out, with its reason.
+    The ``skipped`` table lists each analysis left out, with its reason.  ``workers`` fits the
+    scales in that many processes (:func:`analyses.parallel.map_ordered`; identical results).
     """
     terms = list(effect_terms or [])
-    effects, means, logs, moderation_tests, variances, fits, skipped = [], [], [], [], [], [], []
     arms = sorted(set(scores["arm"].dropna().astype(str)))
+    skipped: list[dict[str, str]] = []
     if moderation is None:
         skipped.append({"analysis": "moderation", "outcome": "", "reason": "one programme: no moderation test"})
-    for scale in scales:
-        data = growth_data(scores, scale, programmes)
-        n = int(data["participant"].nunique())
-        reason = not_estimable(data, fixed, min_participants=min_participants)
-        if reason is None:
-            try:
-                model, log = fit_pruned(fixed, random, data, reml=True)
-            except NoAcceptableFitError as exc:
-                logs.append(exc.log.assign(outcome=scale))
-                reason = f"no acceptable fit: {exc}"
-        if reason is not None:
-            skipped.append({"analysis": "growth model", "outcome": scale, "reason": reason})
-            effects.append(_missing_terms(scale, terms, reason, n, len(data)))
-            continue
-        logs.append(log.assign(outcome=scale))
-        base = data.loc[data["wave"] == baseline, "y"]
-        sd_base = float(base.std(ddof=1)) if len(base) > 1 else float("nan")
-        rank = [m for m in model.messages_ if "rank deficient" in m]
-        table = model.fixed_.assign(
-            outcome=scale,
-            structure=model.formula,
-            singular=model.singular_,
-            n=n,
-            n_obs=len(data),
-            sd_baseline=sd_base,
-            note="; ".join(rank),
-            **reference_levels(model, data),
-        )
-        for column in ("estimate", "ci95_low", "ci95_high"):
-            table[f"std_{column}"] = table[column] / sd_base if sd_base > 0 else np.nan
-        lost = [t for t in terms if t not in set(table["term"])]
-        if lost:
-            why = f"not estimable from these data ({'; '.join(rank) or 'coefficient dropped'})"
-            skipped.extend({"analysis": f"effect {t}", "outcome": scale, "reason": why} for t in lost)
-            table = pd.concat([table, _missing_terms(scale, lost, why, n, len(data))], ignore_index=True)
-        effects.append(table)
-        variances.append(model.random_.assign(outcome=scale, structure=model.formula))
-        fits.append(_fit_row(scale, model))
-        means.append(wave_means(model, waves, knot, arm=arms[0] if len(arms) == 1 else "all").assign(outcome=scale))
-        if moderation is not None:
-            try:
-                moderation_tests.append(_moderation_test(model, data, fixed, moderation).assign(outcome=scale))
-            except Exception as exc:  # a failed test is recorded with its reason, never a crash of the stage
-                skipped.append(
-                    {"analysis": "moderation", "outcome": scale, "reason": f"test failed: {type(exc).__name__}: {exc}"}
-                )
+    task = partial(_scale_growth, scores=scores, fixed=fixed, random=random, moderation=moderation, waves=waves,
+                   baseline=baseline, knot=knot, terms=terms, programmes=programmes, arms=arms,
+                   min_participants=min_participants)  # fmt: skip
+    parts = map_ordered(task, scales, workers=workers)
+    effects, means, logs, moderation_tests, variances, fits = ([t for p in parts for t in p[k]] for k in _TABLES)
+    skipped.extend(row for p in parts for row in p["skipped"])
 
     def stack(parts: list[pd.DataFrame], first: list[str]) -> pd.DataFrame:
         parts = [p for p in parts if len(p)]
@@ -240,10 +205,85 @@ def growth_results(
     }
 
 
+_TABLES = ("effects", "wave_means", "structures", "moderation", "random_effects", "model_fit")
+
+
+def _scale_growth(
+    scale: str,
+    *,
+    scores: pd.DataFrame,
+    fixed: str,
+    random: list[str],
+    moderation: str | None,
+    waves: dict[str, float],
+    baseline: str,
+    knot: float,
+    terms: list[str],
+    programmes: list[str] | None,
+    arms: list[str],
+    min_participants: int,
+) -> dict[str, list]:
+    """The growth model of one scale (see :func:`growth_results`): its table parts and skipped analyses."""
+    effects, means, logs, moderation_tests, variances, fits, skipped = [], [], [], [], [], [], []
+    out = {"effects": effects, "wave_means": means, "structures": logs, "moderation": moderation_tests,
+           "random_effects": variances, "model_fit": fits, "skipped": skipped}  # fmt: skip
+    data = growth_data(scores, scale, programmes)
+    n = int(data["participant"].nunique())
+    reason = not_estimable(data, fixed, min_participants=min_participants)
+    if reason is None:
+        try:
+            model, log = fit_pruned(fixed, random, data, reml=True)
+        except NoAcceptableFitError as exc:
+            logs.append(exc.log.assign(outcome=scale))
+            reason = f"no acceptable fit: {exc}"
+    if reason is not None:
+        skipped.append({"analysis": "growth model", "outcome": scale, "reason": reason})
+        effects.append(_missing_terms(scale, terms, reason, n, len(data)))
+        return out
+    logs.append(log.assign(outcome=scale))
+    base = data.loc[data["wave"] == baseline, "y"]
+    sd_base = float(base.std(ddof=1)) if len(base) > 1 else float("nan")
+    rank = [m for m in model.messages_ if "rank deficient" in m]
+    table = model.fixed_.assign(
+        outcome=scale,
+        structure=model.formula,
+        singular=model.singular_,
+        n=n,
+        n_obs=len(data),
+        sd_baseline=sd_base,
+        note="; ".join(rank),
+        **reference_levels(model, data),
+    )
+    for column in ("estimate", "ci95_low", "ci95_high"):
+        table[f"std_{column}"] = table[column] / sd_base if sd_base > 0 else np.nan
+    lost = [t for t in terms if t not in set(table["term"])]
+    if lost:
+        why = f"not estimable from these data ({'; '.join(rank) or 'coefficient dropped'})"
+        skipped.extend({"analysis": f"effect {t}", "outcome": scale, "reason": why} for t in lost)
+        table = pd.concat([table, _missing_terms(scale, lost, why, n, len(data))], ignore_index=True)
+    effects.append(table)
+    variances.append(model.random_.assign(outcome=scale, structure=model.formula))
+    fits.append(_fit_row(scale, model))
+    means.append(wave_means(model, waves, knot, arm=arms[0] if len(arms) == 1 else "all").assign(outcome=scale))
+    if moderation is not None:
+        try:
+            moderation_tests.append(_moderation_test(model, data, fixed, moderation).assign(outcome=scale))
+        except Exception as exc:  # a failed test is recorded with its reason, never a crash of the stage
+            skipped.append(
+                {"analysis": "moderation", "outcome": scale, "reason": f"test failed: {type(exc).__name__}: {exc}"}
+            )
+    return out
+
+
 def _moderation_test(model: MixedModel, data: pd.DataFrame, fixed: str, moderation: str) -> pd.DataFrame:
-    """Likelihood-ratio test (ML) of adding ``moderation`` to the accepted model."""
-    restricted = MixedModel(model.formula, reml=False).fit(data)
-    full = MixedModel(model.formula.replace(fixed, f"{fixed} + {moderation}", 1), reml=False).fit(data)
+    """Likelihood-ratio test (ML) of adding ``moderation`` to the accepted model.
+
+    The ML fits serve only the likelihoods, so they skip the Satterthwaite df (``df_method
+    "asymptotic"``: the numerical derivatives are about half the time of a fit).
+    """
+    restricted = MixedModel(model.formula, reml=False, df_method="asymptotic").fit(data)
+    wider = model.formula.replace(fixed, f"{fixed} + {moderation}", 1)
+    full = MixedModel(wider, reml=False, df_method="asymptotic").fit(data)
     return likelihood_ratio_test(restricted, full).assign(terms=moderation)
 
 

@@ -15,15 +15,24 @@ most is freed, until the level holds or only two items are still constrained.
 Identification: ``"fixed_factor"`` (default) fixes the reference group's factor variance at 1
 (and its mean at 0) so every item's loading can be released; ``"marker"`` fixes the first
 item's loading at 1 in every group (R lavaan's default).  Both give the same fit.
+
+Across independent groups the models are multi-group CFAs (:func:`invariance`); across the
+waves of one group of people they are one longitudinal CFA with a factor per wave, the factors
+correlated and the same item's residuals correlated over the waves
+(:func:`longitudinal_invariance`, :mod:`analyses.longitudinal_cfa`; Widaman, Ferrer & Conger
+2010; Liu et al. 2017): the same three levels and criteria, the first wave the reference.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
+from analyses import longitudinal_cfa as lcfa
 from analyses.cfa import Fit, Moments, Spec, fit
 
 LEVELS = ("configural", "metric", "scalar")
@@ -86,33 +95,38 @@ def spec_for(
 class InvarianceResult:
     """The fits of the three levels, the level that holds and the items that break the next one."""
 
-    fits: dict[str, Fit]
+    fits: dict[str, Fit | lcfa.LongFit]
     holds: str
     broken_by: list[str] = field(default_factory=list)
-    partial: Fit | None = None
+    partial: Fit | lcfa.LongFit | None = None
     partial_level: str | None = None
 
 
-def _holds(lower: Fit, upper: Fit, delta_cfi: float, delta_rmsea: float) -> bool:
+#: fits one level: (level, items freed from its constraint, whether to polish) -> the fit
+Fitter = Callable[[str, tuple[int, ...], bool], "Fit | lcfa.LongFit"]
+
+
+def _holds(lower: Fit | lcfa.LongFit, upper: Fit | lcfa.LongFit, delta_cfi: float, delta_rmsea: float) -> bool:
     return bool(lower.cfi - upper.cfi <= delta_cfi and upper.rmsea - lower.rmsea <= delta_rmsea)
 
 
 def _partial(
-    mom: Moments, level: str, lower: Fit, items: list[str], *, identification: str, delta_cfi: float,
-    delta_rmsea: float,
-) -> tuple[list[str], Fit | None]:
-    """Free the constraint of one item at a time (largest drop in T first) until the level holds."""
-    g, p = mom.means.shape
+    fitter: Fitter, p: int, level: str, lower: Fit | lcfa.LongFit, items: list[str], *, identification: str,
+    delta_cfi: float, delta_rmsea: float,
+) -> tuple[list[str], Fit | lcfa.LongFit | None]:
+    """Free the constraint of one item at a time (largest drop in T first) until the level holds.
+
+    The candidates are fitted to a looser tolerance (``polish=False``): their statistics agree to
+    far better than the differences between candidates.
+    """
     freed: list[int] = []
-    last: Fit | None = None
-    key = "free_loadings" if level == "metric" else "free_intercepts"
+    last: Fit | lcfa.LongFit | None = None
     while len(freed) < p - 2:
-        best: tuple[float, int, Fit] | None = None
+        best: tuple[float, int, Fit | lcfa.LongFit] | None = None
         for j in range(p):
             if j in freed or (identification == "marker" and level == "metric" and j == 0):
                 continue
-            spec = spec_for(g, p, level, identification=identification, **{key: (*freed, j)})
-            candidate = fit(spec, mom, polish=False)
+            candidate = fitter(level, (*freed, j), False)
             if best is None or candidate.chisq < best[0] - 1e-9:
                 best = (candidate.chisq, j, candidate)
         if best is None:
@@ -124,6 +138,42 @@ def _partial(
     return [items[j] for j in freed], last
 
 
+def _levels(
+    fitter: Fitter, p: int, items: list[str], *, delta_cfi: float, delta_rmsea: float, identification: str,
+    find_items: bool,
+) -> InvarianceResult:
+    # the matrices are small: BLAS threads only contend (on a busy machine tens of times slower)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _levels_serial(fitter, p, items, delta_cfi=delta_cfi, delta_rmsea=delta_rmsea,
+                              identification=identification, find_items=find_items)  # fmt: skip
+
+
+def _levels_serial(
+    fitter: Fitter, p: int, items: list[str], *, delta_cfi: float, delta_rmsea: float, identification: str,
+    find_items: bool,
+) -> InvarianceResult:
+    fits = {level: fitter(level, (), True) for level in LEVELS}
+    if not fits["configural"].converged:
+        return InvarianceResult(fits=fits, holds="none")
+    holds = "configural"
+    for lower, upper in (("configural", "metric"), ("metric", "scalar")):
+        if not _holds(fits[lower], fits[upper], delta_cfi, delta_rmsea):
+            break
+        holds = upper
+    result = InvarianceResult(fits=fits, holds=holds)
+    if find_items and holds != "scalar":
+        level = LEVELS[LEVELS.index(holds) + 1]
+        result.broken_by, result.partial = _partial(fitter, p, level, fits[holds], items,
+                                                    identification=identification, delta_cfi=delta_cfi,
+                                                    delta_rmsea=delta_rmsea)  # fmt: skip
+        result.partial_level = level
+    return result
+
+
+def _freed(level: str, freed: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    return {"free_loadings" if level == "metric" else "free_intercepts": freed}
+
+
 def invariance(
     groups: list[np.ndarray],
     items: list[str],
@@ -133,7 +183,7 @@ def invariance(
     identification: str = "fixed_factor",
     find_items: bool = True,
 ) -> InvarianceResult:
-    """Test configural, metric and scalar invariance of one scale across groups.
+    """Test configural, metric and scalar invariance of one scale across independent groups.
 
     Parameters
     ----------
@@ -157,27 +207,55 @@ def invariance(
     """
     mom = Moments.from_groups(groups)
     g, p = mom.means.shape
-    fits = {level: fit(spec_for(g, p, level, identification=identification), mom) for level in LEVELS}
-    if not fits["configural"].converged:
-        return InvarianceResult(fits=fits, holds="none")
-    holds = "configural"
-    for lower, upper in (("configural", "metric"), ("metric", "scalar")):
-        if not _holds(fits[lower], fits[upper], delta_cfi, delta_rmsea):
-            break
-        holds = upper
-    result = InvarianceResult(fits=fits, holds=holds)
-    if find_items and holds != "scalar":
-        level = LEVELS[LEVELS.index(holds) + 1]
-        result.broken_by, result.partial = _partial(mom, level, fits[holds], items, identification=identification,
-                                                    delta_cfi=delta_cfi, delta_rmsea=delta_rmsea)
-        result.partial_level = level
-    return result
+
+    def fitter(level: str, freed: tuple[int, ...], polish: bool) -> Fit:
+        return fit(spec_for(g, p, level, identification=identification, **_freed(level, freed)), mom, polish=polish)
+
+    return _levels(fitter, p, items, delta_cfi=delta_cfi, delta_rmsea=delta_rmsea, identification=identification,
+                   find_items=find_items)  # fmt: skip
+
+
+def longitudinal_invariance(
+    waves: list[np.ndarray],
+    items: list[str],
+    *,
+    delta_cfi: float = 0.010,
+    delta_rmsea: float = 0.015,
+    identification: str = "fixed_factor",
+    find_items: bool = True,
+) -> InvarianceResult:
+    """Test configural, metric and scalar invariance of one scale over the waves of the same people.
+
+    Parameters
+    ----------
+    waves : list of numpy.ndarray
+        Item matrices (people x items), one per wave (the first the reference), row ``i`` of
+        every matrix the same person, no missing values.
+    items, delta_cfi, delta_rmsea, identification, find_items
+        As in :func:`invariance`.
+
+    Returns
+    -------
+    InvarianceResult
+        As in :func:`invariance`; the fits are :class:`analyses.longitudinal_cfa.LongFit`.
+    """
+    if len({len(x) for x in waves}) != 1:
+        raise ValueError("every wave's item matrix needs the same people, one row each")
+    mom = lcfa.LongMoments.from_waves(waves)
+    w, p = len(waves), waves[0].shape[1]
+
+    def fitter(level: str, freed: tuple[int, ...], polish: bool) -> lcfa.LongFit:
+        spec = lcfa.longitudinal_spec(w, p, level, identification=identification, **_freed(level, freed))
+        return lcfa.fit(spec, mom, polish=polish)
+
+    return _levels(fitter, p, items, delta_cfi=delta_cfi, delta_rmsea=delta_rmsea, identification=identification,
+                   find_items=find_items)  # fmt: skip
 
 
 def fit_table(result: InvarianceResult) -> pd.DataFrame:
     """Return one row per level: chi-square, df, CFI, RMSEA and their change from the level below."""
     rows = []
-    previous: Fit | None = None
+    previous: Fit | lcfa.LongFit | None = None
     for level in LEVELS:
         f = result.fits[level]
         rows.append({"level": level, "chisq": f.chisq, "df": f.df, "cfi": f.cfi, "rmsea": f.rmsea,

@@ -4,12 +4,23 @@ Pure functions from the canonical item-level tables to tidy result tables (the s
 ``intervisie analyze invariance`` reads and writes).  Two comparisons per scale:
 
 * **programmes** -- the baseline wave's responses, one group per programme;
-* **waves** -- every wave's responses, one group per wave (baseline first).  The same people
-  answer at several waves, so the groups are not independent: treating them as groups is a
-  simplification of longitudinal invariance (which would model one person's answers over the
-  waves jointly, with correlated residuals of the same item; Widaman, Ferrer & Conger 2010).
-  The chi-square statistics of this comparison are therefore descriptive; the decision uses
-  the changes in CFI and RMSEA (Chen 2007).
+* **waves** -- one longitudinal CFA of the same people over the waves (a factor per wave, the
+  factors correlated, the residuals of the same item correlated over the waves; Widaman,
+  Ferrer & Conger 2010; Liu et al. 2017; :func:`analyses.invariance.longitudinal_invariance`),
+  so its chi-square is a real test of the constraints.
+
+Which people and waves enter the longitudinal model: the waves are taken in order (baseline
+first) and a wave joins the model when at least ``min_per_group`` people answered every item
+of the scale at it *and* at every wave already in the model; the model is fitted, all waves
+jointly, on those people (complete cases).  A wave that would leave fewer people is left out
+with its reason (``skipped.csv``), so attrition at a late wave costs that wave, not the whole
+comparison, and a two-wave study of 40 people is one two-wave model (or, below the floor, a
+reason).  Full-information ML over the attrition patterns would use more answers but needs the
+saturated model by EM for the test; complete cases keep the statistic exact and the stage
+fast, at the price of describing the people who stayed.  ``n`` is the number of people in the
+model; ``n_incomplete`` counts the responses at the compared waves left out (an item missing,
+or the person missing a complete answer at another compared wave).  People with more than one
+complete response at one wave are left out (there is no right one to choose).
 
 Items are treated as continuous and fitted by normal-theory ML: with five or more answer
 categories ML on the item scores performs about as well as categorical estimators
@@ -22,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyses.invariance import LEVELS, fit_table, invariance
+from analyses.invariance import LEVELS, InvarianceResult, fit_table, invariance, longitudinal_invariance
 
 SUMMARY_COLUMNS = ["instrument", "scale", "comparison", "groups", "k", "n", "n_incomplete", "holds",
                    "configural_cfi", "configural_rmsea", "delta_cfi_metric", "delta_rmsea_metric",
@@ -75,6 +86,12 @@ def scale_invariance(
                         "reason": row["note"]})  # fmt: skip
         return row, pd.DataFrame(columns=FIT_COLUMNS), sizes, skipped
     result = invariance(groups, item_ids, delta_cfi=delta_cfi, delta_rmsea=delta_rmsea)
+    fits = _summarise(row, result, item_ids, key)
+    return row, fits, sizes, skipped
+
+
+def _summarise(row: dict, result: InvarianceResult, item_ids: list[str], key: dict[str, str]) -> pd.DataFrame:
+    """Fill the summary row from the three levels' fits and return the fit rows."""
     fits = fit_table(result).assign(**key)
     by_level = fits.set_index("level")
     row.update(holds=result.holds, configural_cfi=by_level.loc["configural", "cfi"],
@@ -94,7 +111,68 @@ def scale_invariance(
         notes.append("a model did not converge: read its fit with care")
     if notes:
         row["note"] = "; ".join(notes)
-    return row, fits.reindex(columns=FIT_COLUMNS), sizes, skipped
+    return fits.reindex(columns=FIT_COLUMNS)
+
+
+def wave_invariance(
+    items: pd.DataFrame,
+    item_ids: list[str],
+    order: list[str],
+    *,
+    min_per_group: int,
+    delta_cfi: float,
+    delta_rmsea: float,
+    key: dict[str, str],
+) -> tuple[dict, pd.DataFrame, pd.DataFrame, list[dict[str, str]]]:
+    """Test one scale's invariance over the waves ``order`` (baseline first) by a longitudinal CFA.
+
+    ``items`` has one row per response with ``participant`` and ``wave``.  Returns the summary
+    row, the fit rows, the per-wave rows (``n``: the people in the model) and the skipped
+    entries; which people and waves enter the model is in the module docstring.
+    """
+    at = items[items["wave"].astype(str).isin(order)].assign(wave=lambda f: f["wave"].astype(str),
+                                                               participant=lambda f: f["participant"].astype(str))
+    complete = at.dropna(subset=item_ids)
+    repeated = complete.duplicated(["participant", "wave"], keep=False)
+    skipped: list[dict[str, str]] = []
+    if repeated.any():
+        skipped.append({"analysis": f"invariance across {key['comparison']}", "outcome": key["scale"],
+                        "reason": "people with more than one complete response at one wave are left out of the "
+                                  "longitudinal model"})  # fmt: skip
+    usable = complete[~repeated]
+    by_wave = {w: usable[usable["wave"] == w].set_index("participant")[item_ids] for w in order}
+    names: list[str] = []
+    people = pd.Index([], dtype=str)
+    for wave in order:
+        candidate = by_wave[wave].index if not names else people.intersection(by_wave[wave].index)
+        candidate = candidate.sort_values()
+        what = f"invariance across {key['comparison']}: {wave}"
+        if len(candidate) < min_per_group:
+            since = " and at every earlier wave in the model" if names else ""
+            skipped.append({"analysis": what, "outcome": key["scale"],
+                            "reason": f"fewer than {min_per_group} people answered every item at this wave{since} "
+                                      "(analyses.invariance.min_per_group)"})  # fmt: skip
+            continue
+        matrices = [by_wave[w].loc[candidate].to_numpy(dtype=float) for w in (*names, wave)]
+        if any(np.any(x.var(axis=0) == 0) for x in matrices):
+            skipped.append({"analysis": what, "outcome": key["scale"],
+                            "reason": "an item has the same answer from everyone in the model at a wave"})
+            continue
+        names.append(wave)
+        people = candidate
+    n = len(people) if names else 0
+    row: dict = {**key, "k": len(item_ids), "groups": ";".join(names), "n": n,
+                 "n_incomplete": int(at["wave"].isin(names).sum() - n * len(names))}  # fmt: skip
+    sizes = pd.DataFrame([{**key, "group": w, "n": n} for w in names], columns=GROUP_COLUMNS)
+    if len(names) < 2:
+        row["note"] = (f"not estimable: {len(names)} wave(s) with at least {min_per_group} people who answered "
+                       "every item at each")  # fmt: skip
+        skipped.append({"analysis": f"invariance across {key['comparison']}", "outcome": key["scale"],
+                        "reason": row["note"]})  # fmt: skip
+        return row, pd.DataFrame(columns=FIT_COLUMNS), sizes, skipped
+    waves = [by_wave[w].loc[people].to_numpy(dtype=float) for w in names]
+    result = longitudinal_invariance(waves, item_ids, delta_cfi=delta_cfi, delta_rmsea=delta_rmsea)
+    return row, _summarise(row, result, item_ids, key), sizes, skipped
 
 
 def invariance_results(
@@ -110,7 +188,7 @@ def invariance_results(
     """Invariance across programmes (at baseline) and across waves of every scale.
 
     ``items_by_scale`` maps a scale id to its instrument id, its item ids and its scored item
-    table (one row per response, with ``wave`` and ``programme``).  Returns the tables
+    table (one row per response, with ``participant``, ``wave`` and ``programme``).  Returns the tables
     ``summary``, ``fit`` and ``groups`` and the skipped entries.
     """
     rows, fits, sizes, skipped = [], [], [], []
@@ -128,9 +206,10 @@ def invariance_results(
                                 "reason": f"the study has one {what}: there is nothing to compare"})  # fmt: skip
                 continue
             key = {"instrument": instrument, "scale": scale, "comparison": comparison}
-            row, fit_rows, size_rows, left_out = scale_invariance(
-                data, item_ids, by, order, min_per_group=min_per_group, delta_cfi=delta_cfi,
-                delta_rmsea=delta_rmsea, key=key)  # fmt: skip
+            options = {"min_per_group": min_per_group, "delta_cfi": delta_cfi, "delta_rmsea": delta_rmsea, "key": key}
+            row, fit_rows, size_rows, left_out = (
+                wave_invariance(data, item_ids, order, **options) if comparison == "waves"
+                else scale_invariance(data, item_ids, by, order, **options))  # fmt: skip
             rows.append(row)
             fits.append(fit_rows)
             sizes.append(size_rows)

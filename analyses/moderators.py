@@ -44,12 +44,14 @@ Raudenbush, S. W., & Bryk, A. S. (2002). Hierarchical linear models (2nd ed.). S
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from analyses.growth import growth_data
 from analyses.mixed import MixedModel, NoAcceptableFitError
+from analyses.parallel import map_ordered
 from analyses.random_pruning import LOG_COLUMNS, fit_pruned
 
 SLOPES = ("baseline", "short", "long")
@@ -170,6 +172,7 @@ def fit_moderators(
     factors: Mapping[str, Sequence[str]],
     baseline: str,
     time_terms: Sequence[str] = TIME_TERMS,
+    workers: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit the joint model and one model per factor for one outcome.
 
@@ -188,6 +191,9 @@ def fit_moderators(
         The baseline wave (for the standardising SD).
     time_terms : sequence of str
         The design's time variables (``Design.time_terms()``; ``("short",)`` with two waves).
+    workers : int
+        Processes the factor models (independent once the joint model is fitted) are fitted in
+        (:func:`analyses.parallel.map_ordered`; identical results).
 
     Returns
     -------
@@ -199,31 +205,49 @@ def fit_moderators(
         model, and what was removed to reach the next.  A model
         none of whose random parts gave an acceptable fit has no ``accepted`` row and no effects.
     """
-    effects, logs = [], []
     everything = [c for columns in factors.values() for c in columns]
-    plan = [("joint", everything)] + [(name, list(columns)) for name, columns in factors.items()]
+    joint = _fit_one("joint", everything, data=data, outcome=outcome, fixed=fixed, starts=list(random),
+                     baseline=baseline, time_terms=time_terms)  # fmt: skip
     starts = list(random)
-    for label, covariates in plan:
-        with_factors = moderator_formulas(fixed, covariates, [""], time_terms)[0].removesuffix(" + ")
-        try:
-            model, log = fit_pruned(with_factors, starts, data, reml=True)
-        except NoAcceptableFitError as exc:
-            logs.append(exc.log.assign(outcome=outcome, model=label))
-            continue
-        logs.append(log.assign(outcome=outcome, model=label))
-        if label == "joint":
-            accepted = model.formula.removeprefix(f"{with_factors} + ")
-            starts = [accepted, *random[next((i + 1 for i, r in enumerate(random) if r == accepted), 0) :]]
-            starts = list(dict.fromkeys(starts))
-        effects.append(
-            moderator_effects(
-                model, data, covariates, outcome=outcome, label=label, baseline=baseline, time_terms=time_terms
-            )
-        )
+    if joint[2] is not None:  # the factor models start from the joint model's accepted random part
+        starts = [joint[2], *random[next((i + 1 for i, r in enumerate(random) if r == joint[2]), 0) :]]
+        starts = list(dict.fromkeys(starts))
+    task = partial(_fit_factor, data=data, outcome=outcome, fixed=fixed, starts=starts, baseline=baseline,
+                   time_terms=time_terms)  # fmt: skip
+    results = [joint, *map_ordered(task, [(name, list(columns)) for name, columns in factors.items()], workers=workers)]
+    effects = [r[0] for r in results if r[0] is not None]
+    logs = [r[1] for r in results]
     effects_table = pd.concat(effects, ignore_index=True) if effects else pd.DataFrame(columns=MODERATOR_COLUMNS)
     effects_table = effects_table.reindex(columns=MODERATOR_COLUMNS)
     structures = pd.concat(logs, ignore_index=True)[STRUCTURE_COLUMNS]
     return effects_table, structures
+
+
+def _fit_factor(plan: tuple[str, list[str]], **kwargs: object) -> tuple[pd.DataFrame | None, pd.DataFrame, str | None]:
+    """:func:`_fit_one` of one ``(label, covariates)`` pair (the task of a worker process)."""
+    return _fit_one(plan[0], plan[1], **kwargs)  # type: ignore[arg-type]
+
+
+def _fit_one(
+    label: str,
+    covariates: list[str],
+    *,
+    data: pd.DataFrame,
+    outcome: str,
+    fixed: str,
+    starts: list[str],
+    baseline: str,
+    time_terms: Sequence[str],
+) -> tuple[pd.DataFrame | None, pd.DataFrame, str | None]:
+    """Fit one moderator model: its effects (None when no fit was acceptable), its log and accepted random part."""
+    with_factors = moderator_formulas(fixed, covariates, [""], time_terms)[0].removesuffix(" + ")
+    try:
+        model, log = fit_pruned(with_factors, starts, data, reml=True)
+    except NoAcceptableFitError as exc:
+        return None, exc.log.assign(outcome=outcome, model=label), None
+    effects = moderator_effects(model, data, covariates, outcome=outcome, label=label, baseline=baseline,
+                                time_terms=time_terms)  # fmt: skip
+    return effects, log.assign(outcome=outcome, model=label), model.formula.removeprefix(f"{with_factors} + ")
 
 
 def _label(factor: str, level: str, direction: str, outcome_name: str, *, higher_better: bool = True) -> str:

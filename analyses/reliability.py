@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pingouin as pg
 from scipy import stats
 
 from analyses.checks import check_ci, ci_label, complete_items
@@ -109,13 +108,14 @@ def cronbach_alpha(data: pd.DataFrame, *, items: Sequence[str], ci: float = 0.95
     check_ci(ci)
     complete = complete_items(data, items, min_items=2, min_rows=2)
     n, k = complete.shape
+    import pingouin as pg  # here, not at the top: the stages that never call it skip its 2 s import
     alpha, _ = pg.cronbach_alpha(data=complete, nan_policy="listwise", ci=ci)
     low, high = _feldt_interval(float(alpha), n, k, ci)
     label = ci_label(ci)
     return pd.DataFrame({"alpha": [float(alpha)], f"{label}_low": [low], f"{label}_high": [high], "n": [n], "k": [k]})
 
 
-def item_rest_correlations(data: pd.DataFrame, *, items: Sequence[str]) -> pd.DataFrame:
+def item_rest_correlations(data: pd.DataFrame, *, items: Sequence[str], alpha_if_dropped: bool = True) -> pd.DataFrame:
     """Corrected item-total (item-rest) correlation of each item, and alpha if it is dropped.
 
     Parameters
@@ -124,6 +124,9 @@ def item_rest_correlations(data: pd.DataFrame, *, items: Sequence[str]) -> pd.Da
         Wide data: one row per completed questionnaire, one numeric column per item.
     items : list of str
         The item columns of one scale (at least 2), already scored in the scale's direction.
+    alpha_if_dropped : bool, keyword-only
+        Whether to compute alpha without each item (False leaves the column NaN; the
+        reliability table needs only the correlations).
 
     Returns
     -------
@@ -171,7 +174,8 @@ def item_rest_correlations(data: pd.DataFrame, *, items: Sequence[str]) -> pd.Da
         else:
             r = float(np.corrcoef(values[:, j], rest)[0, 1])
         others = [c for c in complete.columns if c != item]
-        if len(others) >= 2:
+        if alpha_if_dropped and len(others) >= 2:
+            import pingouin as pg  # here, not at the top: the stages that never call it skip its 2 s import
             alpha_drop = float(pg.cronbach_alpha(data=complete[others], nan_policy="listwise")[0])
         else:
             alpha_drop = np.nan
@@ -306,7 +310,7 @@ def _scale_row(frame: pd.DataFrame, items: Sequence[str], ci: float, label: str)
     except ValueError as err:
         notes.append(f"alpha: {err}")
     try:
-        rest = item_rest_correlations(frame, items=items)
+        rest = item_rest_correlations(frame, items=items, alpha_if_dropped=False)
         if rest["r_item_rest"].notna().any():
             weakest = rest.loc[rest["r_item_rest"].idxmin()]
             row.update(min_r_item_rest=float(weakest["r_item_rest"]), weakest_item=weakest["item"])

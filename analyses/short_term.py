@@ -9,12 +9,14 @@ and the standardised response mean (responsiveness).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from analyses.change import hedges_g, hedges_g_change, standardised_response_mean
 from analyses.data import change_table
+from analyses.parallel import map_ordered
 from analyses.reliability import reliability_table
 from analyses.reliable_change import reliable_change_shares
 from pipeline.instruments import Instrument
@@ -48,23 +50,19 @@ def reliability_results(
     instruments: dict[str, Instrument],
     *,
     threshold: float,
+    workers: int = 1,
 ) -> pd.DataFrame:
-    """Alpha, omega and item-rest correlations per scale, wave and programme (and all programmes)."""
+    """Alpha, omega and item-rest correlations per scale, wave and programme (and all programmes).
+
+    ``workers``: processes the instruments are computed in (:func:`analyses.parallel.map_ordered`).
+    """
     programme = participants.astype({"participant": str}).set_index("participant")["programme"]
     design = responses.set_index("response_id")[["participant", "wave"]].astype({"participant": str})
     design = pd.DataFrame(
         {"wave": design["wave"].astype(str), "programme": design["participant"].map(programme).astype(str)}
     )
-    parts = []
-    for inst, wide in instrument_tables(item_responses, instruments):
-        items = scored_items(wide, inst, design)
-        scales = {s.id: s.items for s in inst.scales}
-        by = ["wave", "programme"] if inst.occasion == "wave" else ["programme"]
-        overall = items.assign(programme="all")
-        table = reliability_table(
-            pd.concat([items, overall], ignore_index=True), scales=scales, by=by, threshold=threshold
-        )
-        parts.append(table.assign(instrument=inst.id))
+    task = partial(_instrument_reliability, design=design, threshold=threshold)
+    parts = map_ordered(task, instrument_tables(item_responses, instruments), workers=workers)
     first = ["instrument", "scale", "wave", "programme"]
     if not parts:  # no item responses of any instrument in the library: the header only
         rest = ["n", "k", "alpha", "ci95_low", "ci95_high", "omega_total", "min_r_item_rest", "weakest_item",
@@ -74,6 +72,17 @@ def reliability_results(
     if "wave" not in table:
         table["wave"] = np.nan
     return table[first + [c for c in table.columns if c not in first]]
+
+
+def _instrument_reliability(table: tuple[Instrument, pd.DataFrame], *, design: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The reliability rows of one instrument's item table (see :func:`reliability_results`)."""
+    inst, wide = table
+    items = scored_items(wide, inst, design)
+    scales = {s.id: s.items for s in inst.scales}
+    by = ["wave", "programme"] if inst.occasion == "wave" else ["programme"]
+    overall = items.assign(programme="all")
+    rows = reliability_table(pd.concat([items, overall], ignore_index=True), scales=scales, by=by, threshold=threshold)
+    return rows.assign(instrument=inst.id)
 
 
 def _groups(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

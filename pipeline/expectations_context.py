@@ -156,7 +156,7 @@ def build_context(root: Path, instruments_dir: Path) -> int:
             gx.Checkpoint(
                 name=table,
                 validation_definitions=[definition],
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[SITE])],
+                actions=[],  # Data Docs are built once, after every checkpoint ran (expectations_run)
                 result_format=RESULT_FORMAT,
             )
         )

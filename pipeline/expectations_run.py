@@ -45,7 +45,7 @@ import pandas as pd
 
 from pipeline.atomic import write_text
 from pipeline.errors import InputError, PipelineError
-from pipeline.expectations_context import build_context, open_context, stale_files
+from pipeline.expectations_context import SITE, build_context, open_context, stale_files
 
 Progress = Callable[[str], None]
 
@@ -225,6 +225,7 @@ def validate_clean_tables(
             for validation in result.run_results.values():
                 rows.extend(result_rows(definition.suite.name, validation))
             progress(f"{table}: {'passed' if result.success else 'FAILED'}")
+        context.build_data_docs(site_names=[SITE])  # once for every table, not once per checkpoint
         summary = summary_table(rows)
         _add_overview(site / "index.html", overview_html(summary, site))
         _replace_dir(site, docs_dir)

@@ -99,8 +99,9 @@ def invariance(res: Results, design: Design, pub: Publication | None = None) -> 
     if table is None:
         return missing_stage(res, "invariance", "The measurement-invariance analysis")
     intro = ("Each multi-item outcome scale was fitted as a one-factor model across the programmes (baseline "
-             "answers) and across the waves (each wave a group: the same people answer at several waves, so this "
-             "simplifies longitudinal invariance and its chi-square is descriptive). Items were treated as continuous "
+             "answers, one group per programme) and over the waves (one longitudinal model of the people who "
+             "answered every item at each compared wave: a factor per wave, the factors correlated and each item's "
+             "residuals correlated over the waves; Widaman, Ferrer & Conger 2010). Items were treated as continuous "
              "and fitted by maximum likelihood, which performs about as well as categorical estimators with five or "
              "more answer categories (Rhemtulla, Brosseau-Liard & Savalei 2012). When a level fails, each item's "
              "constraint was released in turn to find the items that break it (partial invariance).\n")  # fmt: skip

@@ -134,7 +134,8 @@ def _scale_table(seed: int, programmes: list[str], waves: list[str], n: int) -> 
     for wave in waves:
         for programme in programmes:
             x = simulate(rng, n, shift={1: 1.0} if programme == programmes[-1] else None)
-            parts.append(pd.DataFrame(x, columns=ITEMS).assign(wave=wave, programme=programme))
+            people = [f"{programme}-{i}" for i in range(n)]  # the same people at every wave
+            parts.append(pd.DataFrame(x, columns=ITEMS).assign(participant=people, wave=wave, programme=programme))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -156,7 +157,11 @@ def test_tables_name_the_planted_item_and_skip_with_reasons() -> None:
     assert "fewer than 50 complete responses" in reasons[("scale_small", "invariance across programmes: p_c")]
     assert "at least 3" in reasons[("scale_two", "measurement invariance")]
     assert set(tables["fit"]["level"]) == set(LEVELS)
-    assert tables["groups"].query("scale == 'scale_x' and comparison == 'waves'")["n"].sum() == 899
+    # over the waves: one longitudinal model of the 449 people complete at both waves (the incomplete
+    # response and the same person's other response are left out)
+    waves = summary.loc[("scale_x", "waves")]
+    assert waves["groups"] == "w0;w1" and waves["n"] == 449 and waves["n_incomplete"] == 2
+    assert tables["groups"].query("scale == 'scale_x' and comparison == 'waves'")["n"].tolist() == [449, 449]
 
 
 def test_one_programme_and_one_wave_are_skipped_with_a_reason() -> None:

@@ -338,8 +338,8 @@ def test_adjusted_short_term_keeps_its_size_under_self_selection(
         f"\n{mechanism}: adjusted rejects {rate_adjusted:.3f} ({adjusted}/{STUDIES}), unadjusted {rate_unadjusted:.3f}; "
         f"mean adjusted estimate {np.mean(estimates):.3f} (SD {np.std(estimates, ddof=1):.3f}); {seconds:.1f} s"
     )
-    record_property(f"{mechanism}_rejection_adjusted", rate_adjusted)  # type: ignore[operator]
-    record_property(f"{mechanism}_rejection_unadjusted", rate_unadjusted)  # type: ignore[operator]
+    record_property(f"{mechanism}_rejection_adjusted", float(rate_adjusted))  # type: ignore[operator]
+    record_property(f"{mechanism}_rejection_unadjusted", float(rate_unadjusted))  # type: ignore[operator]
     assert BAND[0] <= adjusted <= BAND[1], f"adjusted rejects {adjusted}/{STUDIES}"
     assert unadjusted >= adjusted + 0.1 * STUDIES, (unadjusted, adjusted)
     # the mean estimate is zero within 4 Monte Carlo SEs

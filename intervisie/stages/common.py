@@ -8,6 +8,7 @@ tidy CSV tables atomically.  Reports read these tables and never compute a stati
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TypeVar
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from analyses.attrition import baseline_differences, missing_patterns, response_flow
 from analyses.data import wave_scores
+from analyses.parallel import workers_from
 from intervisie.choices import read_params, resolve_analyses
 from pipeline.atomic import write_text
 from pipeline.design import Design, load_design
@@ -80,6 +82,20 @@ class AnalysisParams(BaseModel):
     def section(self, name: str) -> dict:
         """One resolved sub-section of the choices (``implementation``, ``survival``, ``power``, ...)."""
         return dict((self.model_extra or {}).get(name) or {})
+
+
+def stage_workers() -> int:
+    """The number of processes a stage fits independent models in: ``INTERVISIE_WORKERS``, default one per core.
+
+    Raises
+    ------
+    InputError
+        If the variable is not a whole number >= 1.
+    """
+    try:
+        return workers_from(os.environ)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def load_analysis_params(params_path: Path, design_path: Path) -> AnalysisParams:

@@ -20,6 +20,7 @@ from intervisie.stages.common import (
     choice_section,
     flagged_responses,
     load_analysis_params,
+    stage_workers,
     write_skipped,
     write_table,
 )
@@ -100,6 +101,7 @@ def run_growth(
         knot=params.knot_months,
         effect_terms=terms,
         programmes=design.programme_ids,
+        workers=stage_workers(),
     )
     skipped = results.pop("skipped").to_dict("records")
     for name, table in results.items():
@@ -167,6 +169,7 @@ def adjusted_growth(
         baseline=params.baseline,
         programmes=design.programme_ids,
         estimand=options.estimand,
+        workers=stage_workers(),
     )
     return results["effects"], results["skipped"].to_dict("records")
 

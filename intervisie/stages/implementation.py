@@ -53,6 +53,7 @@ from intervisie.stages.common import (
     choice_section,
     load_analysis_params,
     read_clean,
+    stage_workers,
     write_skipped,
     write_table,
 )
@@ -237,7 +238,7 @@ def run_implementation(
             continue
         fitted, log = fit_moderators(
             data, outcome=outcome, fixed=spec.fixed, random=list(params.growth["random"]),
-            factors=factor_columns, baseline=params.baseline, time_terms=time_terms,
+            factors=factor_columns, baseline=params.baseline, time_terms=time_terms, workers=stage_workers(),
         )
         fitted_models = set(log.loc[log["status"] == "accepted", "model"])
         for model in ["joint", *factor_columns]:

@@ -2,7 +2,8 @@
 
 Reads the clean item responses, scores each outcome scale's items in the scale's direction
 (as the reliability stage does) and tests configural, metric and scalar invariance across the
-programmes and across the waves (:mod:`analyses.invariance_tables`).  Writes ``summary.csv``
+programmes (multi-group CFA at baseline) and over the waves (a longitudinal CFA of the same
+people; :mod:`analyses.invariance_tables`).  Writes ``summary.csv``
 (one row per scale and comparison: the level that holds, the changes in CFI and RMSEA, the
 items that break the next level), ``fit.csv`` (every model's fit), ``groups.csv`` (the people
 per group), ``skipped.csv`` and ``metrics.json``.
@@ -47,13 +48,12 @@ class InvarianceParams(BaseModel):
 def _items_by_scale(
     tables: dict[str, pd.DataFrame], instruments_dir: Path, scales: list[str]
 ) -> dict[str, tuple[str, list[str], pd.DataFrame]]:
-    """Each wave instrument's outcome scales: instrument id, item ids, scored items with wave and programme."""
+    """Each wave instrument's outcome scales: instrument id, item ids, scored items with participant, wave, programme."""
     participants, responses = tables["participants"], tables["responses"]
     programme = participants.astype({"participant": str}).set_index("participant")["programme"]
     design = responses.set_index("response_id")[["participant", "wave"]].astype({"participant": str})
-    design = pd.DataFrame(
-        {"wave": design["wave"].astype(str), "programme": design["participant"].map(programme).astype(str)}
-    )
+    design = pd.DataFrame({"participant": design["participant"], "wave": design["wave"].astype(str),
+                           "programme": design["participant"].map(programme).astype(str)})  # fmt: skip
     out: dict[str, tuple[str, list[str], pd.DataFrame]] = {}
     for inst, wide in instrument_tables(tables["item_responses"], load_library(instruments_dir)):
         wanted = [s for s in inst.scales if s.id in scales]
@@ -61,7 +61,7 @@ def _items_by_scale(
             continue
         items = scored_items(wide, inst, design)
         for scale in wanted:
-            out[scale.id] = (inst.id, list(scale.items), items[[*scale.items, "wave", "programme"]])
+            out[scale.id] = (inst.id, list(scale.items), items[[*scale.items, "participant", "wave", "programme"]])
     return {s: out[s] for s in scales if s in out}
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from analyses.growth import MIN_PARTICIPANTS, growth_data, not_estimable
 from analyses.mixed import NoAcceptableFitError
 from analyses.multiplicity import adjust_effects
+from analyses.parallel import map_ordered
 from analyses.random_pruning import fit_pruned
 from analyses.tipping import TippingPoint, ancova_data
 from intervisie.stages.common import (
@@ -44,6 +46,7 @@ from intervisie.stages.common import (
     Progress,
     analysis_scores,
     load_analysis_params,
+    stage_workers,
     write_skipped,
     write_table,
 )
@@ -103,6 +106,7 @@ def complete_case_effects(
     random: list[str],
     terms: list[str],
     programmes: list[str] | None = None,
+    workers: int = 1,
 ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Fit the growth model of :func:`analyses.growth.growth_results` to the complete cases of each scale.
 
@@ -111,40 +115,60 @@ def complete_case_effects(
     available-case one and is reported.  A scale whose complete cases cannot support the model
     (:func:`analyses.growth.not_estimable`: fewer than 10, one arm, ...) or without an acceptable
     fit is left out and returned in the second element (``analysis``, ``outcome``, ``reason``).
+    ``workers``: processes the scales are fitted in (:func:`analyses.parallel.map_ordered`).
     """
+    task = partial(_complete_case_scale, scores=scores, waves=waves, fixed=fixed, random=random, terms=terms,
+                   programmes=programmes)  # fmt: skip
     rows, skipped = [], []
-    for scale in scales:
-        data = growth_data(complete_cases(scores, scale=scale, waves=waves), scale, programmes)
-        reason = not_estimable(data, fixed)
-        if reason is None:
-            try:
-                model, _log = fit_pruned(fixed, random, data, reml=True)
-            except NoAcceptableFitError as exc:
-                reason = f"no acceptable fit: {exc}"
-        if reason is not None:
-            skipped.append({"analysis": "complete-case growth model", "outcome": scale, "reason": f"complete cases: {reason}"})
-            continue
-        table = model.fixed_[model.fixed_["term"].isin(terms)]
-        rows.append(
-            pd.DataFrame(
-                {
-                    "outcome": scale,
-                    "term": table["term"],
-                    "analysis": "complete_case",
-                    "estimate": table["estimate"],
-                    "se": table["std_error"],
-                    "ci_low": table["ci95_low"],
-                    "ci_high": table["ci95_high"],
-                    "p_val": table["p_val"],
-                    "n_participants": data["participant"].nunique(),
-                    "n_observations": len(data),
-                    "df": table["df"],
-                    "structure": model.formula,
-                }
-            )
-        )
+    for table, skip in map_ordered(task, scales, workers=workers):
+        if skip is not None:
+            skipped.append(skip)
+        else:
+            rows.append(table)
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=COMPARISON_COLUMNS)
     return table, skipped
+
+
+def _complete_case_scale(
+    scale: str,
+    *,
+    scores: pd.DataFrame,
+    waves: list[str],
+    fixed: str,
+    random: list[str],
+    terms: list[str],
+    programmes: list[str] | None,
+) -> tuple[pd.DataFrame | None, dict[str, str] | None]:
+    """The complete-case effect rows of one scale, or None and the reason it was left out."""
+    data = growth_data(complete_cases(scores, scale=scale, waves=waves), scale, programmes)
+    reason = not_estimable(data, fixed)
+    if reason is None:
+        try:
+            model, _log = fit_pruned(fixed, random, data, reml=True)
+        except NoAcceptableFitError as exc:
+            reason = f"no acceptable fit: {exc}"
+    if reason is not None:
+        return None, {"analysis": "complete-case growth model", "outcome": scale, "reason": f"complete cases: {reason}"}
+    table = model.fixed_[model.fixed_["term"].isin(terms)]
+    return (
+        pd.DataFrame(
+            {
+                "outcome": scale,
+                "term": table["term"],
+                "analysis": "complete_case",
+                "estimate": table["estimate"],
+                "se": table["std_error"],
+                "ci_low": table["ci95_low"],
+                "ci_high": table["ci95_high"],
+                "p_val": table["p_val"],
+                "n_participants": data["participant"].nunique(),
+                "n_observations": len(data),
+                "df": table["df"],
+                "structure": model.formula,
+            }
+        ),
+        None,
+    )
 
 
 def complete_vs_available(available: pd.DataFrame, complete: pd.DataFrame, *, terms: list[str]) -> pd.DataFrame:
@@ -283,6 +307,7 @@ def run_sensitivity(
         random=list(params.growth["random"]),
         terms=terms,
         programmes=params.design.programme_ids,
+        workers=stage_workers(),
     )
     skipped += left_out
     write_table(out_dir / "complete_vs_available.csv", complete_vs_available(effects, complete, terms=terms))

@@ -24,6 +24,7 @@ from intervisie.stages.common import (
     choice_section,
     load_analysis_params,
     read_clean,
+    stage_workers,
     write_skipped,
     write_table,
 )
@@ -44,6 +45,7 @@ def run_reliability(
         tables["participants"],
         load_library(instruments_dir),
         threshold=params.reliability_threshold,
+        workers=stage_workers(),
     )
     write_table(out_dir / "reliability.csv", table)
     overall = table[table["programme"] == "all"]
