@@ -22,13 +22,14 @@ repro: $(STAMP)
 	$(BIN)/dvc repro
 	@$(BIN)/intervisie where
 
-# the test files run on every core (pytest-xdist; tests/conftest.py keeps each file, and the files
-# sharing the one full pipeline run, in one worker),
-# so the stages inside the tests fit their models serially (INTERVISIE_WORKERS=1)
+# the test files run on every core (pytest-xdist, one file per worker at a time, so each file's
+# module fixtures are built once), so the stages inside the tests fit their models serially
+# (INTERVISIE_WORKERS=1). (--dist loadgroup would keep several files together, but pytest-xdist
+# 3.8 cannot group under pytest 9: it writes the group into a node id pytest no longer reads.)
 TEST_WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/ruff check .
-	INTERVISIE_WORKERS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	INTERVISIE_WORKERS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks ingest
