@@ -62,6 +62,8 @@ MODERATION_COLUMNS = [
     "refitted_ml",
 ]
 SKIPPED_COLUMNS = ["analysis", "outcome", "reason"]
+#: the tables of :func:`growth_results` that each scale contributes rows to
+_TABLES = ("effects", "wave_means", "structures", "moderation", "random_effects", "model_fit")
 
 
 def growth_data(scores: pd.DataFrame, scale: str, programmes: list[str] | None = None) -> pd.DataFrame:
@@ -204,8 +206,6 @@ def growth_results(
         "skipped": pd.DataFrame(skipped, columns=SKIPPED_COLUMNS),
     }
 
-
-_TABLES = ("effects", "wave_means", "structures", "moderation", "random_effects", "model_fit")
 
 
 def _scale_growth(

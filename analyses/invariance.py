@@ -142,33 +142,24 @@ def _levels(
     fitter: Fitter, p: int, items: list[str], *, delta_cfi: float, delta_rmsea: float, identification: str,
     find_items: bool,
 ) -> InvarianceResult:
-    # the matrices are small: BLAS threads only contend (on a busy machine tens of times slower)
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _levels_serial(fitter, p, items, delta_cfi=delta_cfi, delta_rmsea=delta_rmsea,
-                              identification=identification, find_items=find_items)  # fmt: skip
-
-
-def _levels_serial(
-    fitter: Fitter, p: int, items: list[str], *, delta_cfi: float, delta_rmsea: float, identification: str,
-    find_items: bool,
-) -> InvarianceResult:
-    fits = {level: fitter(level, (), True) for level in LEVELS}
-    if not fits["configural"].converged:
-        return InvarianceResult(fits=fits, holds="none")
-    holds = "configural"
-    for lower, upper in (("configural", "metric"), ("metric", "scalar")):
-        if not _holds(fits[lower], fits[upper], delta_cfi, delta_rmsea):
-            break
-        holds = upper
-    result = InvarianceResult(fits=fits, holds=holds)
-    if find_items and holds != "scalar":
-        level = LEVELS[LEVELS.index(holds) + 1]
-        result.broken_by, result.partial = _partial(fitter, p, level, fits[holds], items,
-                                                    identification=identification, delta_cfi=delta_cfi,
-                                                    delta_rmsea=delta_rmsea)  # fmt: skip
-        result.partial_level = level
-    return result
-
+    """Fit the three levels, judge each step, and search for the items that break the first level that fails."""
+    with threadpool_limits(limits=1, user_api="blas"):  # small matrices: BLAS threads only contend
+        fits = {level: fitter(level, (), True) for level in LEVELS}
+        if not fits["configural"].converged:
+            return InvarianceResult(fits=fits, holds="none")
+        holds = "configural"
+        for lower, upper in (("configural", "metric"), ("metric", "scalar")):
+            if not _holds(fits[lower], fits[upper], delta_cfi, delta_rmsea):
+                break
+            holds = upper
+        result = InvarianceResult(fits=fits, holds=holds)
+        if find_items and holds != "scalar":
+            level = LEVELS[LEVELS.index(holds) + 1]
+            result.broken_by, result.partial = _partial(fitter, p, level, fits[holds], items,
+                                                        identification=identification, delta_cfi=delta_cfi,
+                                                        delta_rmsea=delta_rmsea)  # fmt: skip
+            result.partial_level = level
+        return result
 
 def _freed(level: str, freed: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
     return {"free_loadings" if level == "metric" else "free_intercepts": freed}

@@ -206,13 +206,13 @@ def fit_moderators(
         none of whose random parts gave an acceptable fit has no ``accepted`` row and no effects.
     """
     everything = [c for columns in factors.values() for c in columns]
-    joint = _fit_one("joint", everything, data=data, outcome=outcome, fixed=fixed, starts=list(random),
+    joint = _fit_one(("joint", everything), data=data, outcome=outcome, fixed=fixed, starts=list(random),
                      baseline=baseline, time_terms=time_terms)  # fmt: skip
     starts = list(random)
     if joint[2] is not None:  # the factor models start from the joint model's accepted random part
         starts = [joint[2], *random[next((i + 1 for i, r in enumerate(random) if r == joint[2]), 0) :]]
         starts = list(dict.fromkeys(starts))
-    task = partial(_fit_factor, data=data, outcome=outcome, fixed=fixed, starts=starts, baseline=baseline,
+    task = partial(_fit_one, data=data, outcome=outcome, fixed=fixed, starts=starts, baseline=baseline,
                    time_terms=time_terms)  # fmt: skip
     results = [joint, *map_ordered(task, [(name, list(columns)) for name, columns in factors.items()], workers=workers)]
     effects = [r[0] for r in results if r[0] is not None]
@@ -223,14 +223,8 @@ def fit_moderators(
     return effects_table, structures
 
 
-def _fit_factor(plan: tuple[str, list[str]], **kwargs: object) -> tuple[pd.DataFrame | None, pd.DataFrame, str | None]:
-    """:func:`_fit_one` of one ``(label, covariates)`` pair (the task of a worker process)."""
-    return _fit_one(plan[0], plan[1], **kwargs)  # type: ignore[arg-type]
-
-
 def _fit_one(
-    label: str,
-    covariates: list[str],
+    plan: tuple[str, list[str]],
     *,
     data: pd.DataFrame,
     outcome: str,
@@ -239,7 +233,9 @@ def _fit_one(
     baseline: str,
     time_terms: Sequence[str],
 ) -> tuple[pd.DataFrame | None, pd.DataFrame, str | None]:
-    """Fit one moderator model: its effects (None when no fit was acceptable), its log and accepted random part."""
+    """Fit one moderator model, ``(label, covariates)``: its effects (None when no fit was acceptable), its log
+    and accepted random part."""
+    label, covariates = plan
     with_factors = moderator_formulas(fixed, covariates, [""], time_terms)[0].removesuffix(" + ")
     try:
         model, log = fit_pruned(with_factors, starts, data, reml=True)
